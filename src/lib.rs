@@ -4,5 +4,16 @@
 //! table, partition windows) → [`fs`] (FAT, ext4) → [`flavour`] and [`plan`] (what goes
 //! where for a node) → [`build`] (image out) → [`verify`].
 
+pub mod build;
+pub mod disk;
+pub mod flavour;
+pub mod fs;
+pub mod inspect;
 pub mod io;
+pub mod node;
+pub mod overlay;
+pub mod plan;
+pub mod probe;
 pub mod source;
+pub mod sshkey;
+pub mod verify;

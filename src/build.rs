@@ -1,0 +1,251 @@
+//! `build`: decompress once, then per node copy, patch, verify, hash, and rename into place.
+//!
+//! Nothing appears under a final name until it is complete and verified: each output is
+//! written as a hidden temporary file in the output directory and renamed at the end.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tempfile::NamedTempFile;
+use thiserror::Error;
+
+use crate::flavour::{self, Flavour, PlanError};
+use crate::fs::fat::{Fat, FatError};
+use crate::fs::FsKind;
+use crate::io::sparse::{copy_sparse, write_sparse};
+use crate::node::NodeName;
+use crate::plan::NodePlan;
+use crate::probe::{self, ImageInfo, ProbeError};
+use crate::source::{Source, SourceError};
+use crate::sshkey::PublicKey;
+use crate::verify::{self, Manifest, VerifyError};
+
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("node {node}: {source}")]
+    Plan { node: NodeName, source: PlanError },
+    #[error("{path}: partition {partition}: {source}")]
+    Fat {
+        path: PathBuf,
+        partition: u32,
+        source: FatError,
+    },
+    #[error("{path}: partition {partition} is {fs:?}; writing there is not supported yet")]
+    Unsupported {
+        path: PathBuf,
+        partition: u32,
+        fs: FsKind,
+    },
+    #[error("verification of node {node} failed: {source}")]
+    Verify { node: NodeName, source: VerifyError },
+}
+
+pub struct BuildOptions {
+    pub image: PathBuf,
+    pub nodes: Vec<NodeName>,
+    pub keys: Vec<PublicKey>,
+    pub out: PathBuf,
+    pub epoch: u64,
+}
+
+/// What one node's build produced.
+#[derive(Debug)]
+pub struct NodeOutput {
+    pub node: NodeName,
+    pub image: PathBuf,
+    pub sha256: String,
+}
+
+pub struct Built {
+    pub flavour: Flavour,
+    pub nodes: Vec<NodeOutput>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, BuildError> {
+    fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
+
+    // 1. Source → one sparse base image, decompressed once for all nodes.
+    let mut source = Source::open(&opts.image)?;
+    let base = NamedTempFile::with_prefix_in(".base-", &opts.out).map_err(io_err(&opts.out))?;
+    decompress(&mut source, base.as_file(), base.path())?;
+    log(format!("decompressed {}", opts.image.display()));
+
+    // 2. Disk and file systems: what the image is and where things go.
+    let info = probe::probe(base.path())?;
+    log(format!(
+        "image: {} label, {} partitions, flavour {}",
+        info.table.label.as_str(),
+        info.table.partitions.len(),
+        info.flavour.as_str()
+    ));
+
+    // 3. Plans first, so a node that cannot be planned fails before any image is written.
+    let plans = opts
+        .nodes
+        .iter()
+        .map(|node| {
+            flavour::plan_node(&info, node, &opts.keys, opts.epoch).map_err(|source| {
+                BuildError::Plan {
+                    node: node.clone(),
+                    source,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // 4. Per node: copy, patch, verify, hash, rename.
+    let mut nodes = Vec::new();
+    for plan in &plans {
+        nodes.push(build_node(opts, &info, base.as_file(), plan)?);
+        log(format!(
+            "wrote {}",
+            nodes.last().expect("just pushed").image.display()
+        ));
+    }
+    Ok(Built {
+        flavour: info.flavour,
+        nodes,
+    })
+}
+
+fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<(), BuildError> {
+    let bar = ProgressBar::new(source.input_len());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} read, {binary_bytes_per_sec}, eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("decompressing");
+    let consumed = source.consumed();
+    let result = write_sparse(source, dst, |_| {
+        bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed))
+    });
+    bar.finish_and_clear();
+    result.map_err(|e| {
+        // Source errors come back wrapped in io::Error; unwrap them to keep their message.
+        match e.into_inner() {
+            Some(inner) => match inner.downcast::<SourceError>() {
+                Ok(se) => BuildError::Source(*se),
+                Err(other) => BuildError::Io {
+                    path: dst_path.to_owned(),
+                    source: std::io::Error::other(other),
+                },
+            },
+            None => BuildError::Io {
+                path: dst_path.to_owned(),
+                source: std::io::Error::other("write failed"),
+            },
+        }
+    })?;
+    Ok(())
+}
+
+fn build_node(
+    opts: &BuildOptions,
+    info: &ImageInfo,
+    base: &File,
+    plan: &NodePlan,
+) -> Result<NodeOutput, BuildError> {
+    let name = format!("{}.img", plan.node);
+    let final_path = opts.out.join(&name);
+    let tmp =
+        NamedTempFile::with_prefix_in(format!(".{name}."), &opts.out).map_err(io_err(&opts.out))?;
+    copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
+    apply(tmp.path(), info, plan, opts.epoch)?;
+    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+
+    let manifest = Manifest::new(plan, &name, &info.table);
+    verify::verify_image(tmp.path(), &manifest.table, &manifest.injected).map_err(|source| {
+        BuildError::Verify {
+            node: plan.node.clone(),
+            source,
+        }
+    })?;
+    let sha256 = verify::sha256_image(tmp.path()).map_err(|source| BuildError::Verify {
+        node: plan.node.clone(),
+        source,
+    })?;
+
+    // Sidecars first (to temp names), the image last: a complete set or no image at all.
+    let sums_path = opts.out.join(format!("{name}.sha256"));
+    let manifest_path = opts.out.join(format!("{}.manifest.json", plan.node));
+    let sums_tmp = opts.out.join(format!(".{name}.sha256.tmp"));
+    let manifest_tmp = opts.out.join(format!(".{}.manifest.json.tmp", plan.node));
+    verify::write_sums(&sums_tmp, &name, &sha256).map_err(io_err(&sums_tmp))?;
+    let json = serde_json::to_string_pretty(&manifest).expect("manifests serialize") + "\n";
+    fs::write(&manifest_tmp, json).map_err(io_err(&manifest_tmp))?;
+    // Check the sums file says what we hashed before it goes live.
+    let recorded = verify::read_sums(&sums_tmp, &name).map_err(|source| BuildError::Verify {
+        node: plan.node.clone(),
+        source,
+    })?;
+    debug_assert_eq!(recorded, sha256);
+    tmp.persist(&final_path).map_err(|e| BuildError::Io {
+        path: final_path.clone(),
+        source: e.error,
+    })?;
+    fs::rename(&sums_tmp, &sums_path).map_err(io_err(&sums_path))?;
+    fs::rename(&manifest_tmp, &manifest_path).map_err(io_err(&manifest_path))?;
+    Ok(NodeOutput {
+        node: plan.node.clone(),
+        image: final_path,
+        sha256,
+    })
+}
+
+/// Carries out a plan on the image at `path`, partition by partition.
+pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Result<(), BuildError> {
+    for number in plan.partitions() {
+        let part = info
+            .part(number)
+            .expect("plans name partitions from the probe");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        let win = part.partition.window(file);
+        let ops = plan.ops.iter().filter(|o| o.partition == number);
+        match part.fs {
+            FsKind::Vfat => {
+                let fat_err = |source| BuildError::Fat {
+                    path: path.to_owned(),
+                    partition: number,
+                    source,
+                };
+                let fat = Fat::open(win, epoch).map_err(fat_err)?;
+                for op in ops {
+                    fat.write(&op.path, &op.contents).map_err(fat_err)?;
+                }
+                fat.unmount().map_err(fat_err)?;
+            }
+            fs => {
+                return Err(BuildError::Unsupported {
+                    path: path.to_owned(),
+                    partition: number,
+                    fs,
+                })
+            }
+        }
+    }
+    Ok(())
+}

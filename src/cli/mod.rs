@@ -1,0 +1,36 @@
+//! Command-line types (clap), one file per subcommand. Each `run` returns the exit code.
+
+pub mod build;
+pub mod inspect;
+pub mod verify;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clem-image",
+    version,
+    about = "Build per-node Raspberry Pi cluster images from one upstream image, in user space"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write one verified image per node, with its hostname, SSH keys and first-boot seed.
+    Build(build::BuildArgs),
+    /// List an image's partition table, file systems and files.
+    Inspect(inspect::InspectArgs),
+    /// Check a built image: partition table, file systems, injected files, SHA-256.
+    Verify(verify::VerifyArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Build(a) => build::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Verify(a) => verify::run(&a),
+    }
+}

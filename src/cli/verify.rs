@@ -1,0 +1,52 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use clem_image::probe;
+use clem_image::verify::{check_sums, verify_image, Manifest};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A built image (`out/rpi1.img`); its `.sha256` and manifest beside it are used
+    pub image: PathBuf,
+}
+
+fn sidecar(image: &Path, suffix: &str) -> PathBuf {
+    let mut s = image.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
+    let image = &args.image;
+    let sums = sidecar(image, ".sha256");
+    let manifest_path = image.with_extension("manifest.json");
+    if manifest_path.exists() {
+        let text = std::fs::read_to_string(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a clem-image manifest", manifest_path.display()))?;
+        verify_image(image, &manifest.table, &manifest.injected)?;
+        println!(
+            "{}: partition table and {} injected files OK",
+            image.display(),
+            manifest.injected.len()
+        );
+    } else {
+        // No manifest: still check that the table and every file system read cleanly.
+        let info = probe::probe(image)?;
+        println!(
+            "{}: {} partitions readable (no manifest, injected files not checked)",
+            image.display(),
+            info.parts.len()
+        );
+    }
+    if sums.exists() {
+        let sha = check_sums(image, &sums)?;
+        println!("{}: SHA-256 {sha} OK", image.display());
+    } else {
+        eprintln!("warning: {} not found; SHA-256 not checked", sums.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,49 @@
+//! The cloud-init NoCloud seed (`meta-data` + `user-data`), rendered from `overlays/`.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::Flavour;
+use crate::node::NodeName;
+use crate::overlay::{self, TemplateError};
+use crate::plan::{FileOp, NodePlan};
+use crate::probe::ImageInfo;
+use crate::sshkey::PublicKey;
+
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error("the image has no FAT boot partition to hold the cloud-init seed")]
+    NoBootFat,
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+pub(super) fn fat_seed(
+    info: &ImageInfo,
+    node: &NodeName,
+    keys: &[PublicKey],
+    epoch: u64,
+    plan: &mut NodePlan,
+) -> Result<(), PlanError> {
+    let boot = info.boot_fat().ok_or(PlanError::NoBootFat)?;
+    let key_lines: Vec<String> = keys.iter().map(PublicKey::line).collect();
+    let mut vars = BTreeMap::new();
+    vars.insert("hostname", overlay::yaml_str(node.as_str()));
+    vars.insert("ssh_authorized_keys", overlay::yaml_list(&key_lines));
+    let user_data = match info.flavour {
+        Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,
+        _ => overlay::SEED_USER_DATA.render(&vars)?,
+    };
+    // A new instance-id whenever what we seed changes, so cloud-init applies it again;
+    // derived from the inputs, so the same inputs give the same id.
+    let digest = Sha256::digest(format!("{node}\n{user_data}").as_bytes());
+    let instance_id = format!("clem-{node}-{}", &hex::encode(digest)[..12]);
+    vars.insert("instance_id", overlay::yaml_str(&instance_id));
+    let meta_data = overlay::SEED_META_DATA.render(&vars)?;
+    let n = boot.partition.number;
+    plan.push(FileOp::fat(n, "/meta-data", meta_data.into_bytes(), epoch));
+    plan.push(FileOp::fat(n, "/user-data", user_data.into_bytes(), epoch));
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! ext4: reading through `ext4-view` (`read`); in-place writing lives in `write`.
+
+pub mod read;

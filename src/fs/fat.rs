@@ -1,0 +1,186 @@
+//! FAT (vfat) through `fatfs`: list, read, and create/replace files in existing directories.
+//!
+//! We never create directories on FAT: fatfs 0.3.6 writes long-name entries for `.` and
+//! `..` that `fsck.fat` flags. Every file we place lives in a directory the image has.
+
+use std::io::{self, Read, Write};
+
+use fatfs::{Date, DateTime, FileSystem, FsOptions, ReadWriteSeek, Time, TimeProvider};
+use thiserror::Error;
+
+use super::{Entry, EntryKind};
+use crate::io::hash_reader;
+
+#[derive(Debug, Error)]
+pub enum FatError {
+    #[error("not a usable FAT file system: {0}")]
+    Open(io::Error),
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path}: the directory {dir} does not exist on this FAT partition")]
+    NoParent { path: String, dir: String },
+}
+
+/// A fixed clock for fatfs, so file times come from the build epoch.
+#[derive(Debug)]
+struct FixedTime(DateTime);
+
+impl TimeProvider for FixedTime {
+    fn get_current_date(&self) -> Date {
+        self.0.date
+    }
+    fn get_current_date_time(&self) -> DateTime {
+        self.0
+    }
+}
+
+fn dos_time(epoch: u64) -> DateTime {
+    let (y, mo, d, h, mi, s) = super::time::civil(epoch);
+    // DOS dates start in 1980 and end in 2107.
+    let year = y.clamp(1980, 2107) as u16;
+    DateTime {
+        date: Date {
+            year,
+            month: mo as u16,
+            day: d as u16,
+        },
+        time: Time {
+            hour: h as u16,
+            min: mi as u16,
+            sec: (s - s % 2) as u16,
+            millis: 0,
+        },
+    }
+}
+
+pub struct Fat<T: ReadWriteSeek> {
+    fs: FileSystem<T>,
+}
+
+impl<T: ReadWriteSeek> Fat<T> {
+    /// Mounts the FAT in `disk`; `epoch` stamps any file this handle writes.
+    pub fn open(mut disk: T, epoch: u64) -> Result<Self, FatError> {
+        // fatfs asserts that the disk starts at position 0.
+        disk.seek(io::SeekFrom::Start(0)).map_err(FatError::Open)?;
+        // fatfs wants a `'static` provider; one small leak per mount is the price.
+        let clock: &'static FixedTime = Box::leak(Box::new(FixedTime(dos_time(epoch))));
+        let fs =
+            FileSystem::new(disk, FsOptions::new().time_provider(clock)).map_err(FatError::Open)?;
+        Ok(Fat { fs })
+    }
+
+    pub fn label(&self) -> String {
+        self.fs.volume_label().trim_end().to_string()
+    }
+
+    /// Every file and directory, depth first, sorted by name, with each file's SHA-256.
+    pub fn list(&self) -> Result<Vec<Entry>, FatError> {
+        let mut out = Vec::new();
+        self.walk(&self.fs.root_dir(), "", &mut out)?;
+        Ok(out)
+    }
+
+    fn walk(
+        &self,
+        dir: &fatfs::Dir<'_, T>,
+        prefix: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), FatError> {
+        let io_err = |source| FatError::Io {
+            path: format!("{prefix}/"),
+            source,
+        };
+        let mut entries = Vec::new();
+        for e in dir.iter() {
+            let e = e.map_err(io_err)?;
+            let name = e.file_name();
+            if name == "."
+                || name == ".."
+                || e.attributes().contains(fatfs::FileAttributes::VOLUME_ID)
+            {
+                continue;
+            }
+            entries.push(e);
+        }
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = format!("{prefix}/{}", e.file_name());
+            if e.is_dir() {
+                out.push(Entry {
+                    path: path.clone(),
+                    kind: EntryKind::Dir,
+                    size: 0,
+                    mode: None,
+                    uid: None,
+                    gid: None,
+                    sha256: None,
+                    target: None,
+                });
+                self.walk(&e.to_dir(), &path, out)?;
+            } else {
+                let mut file = e.to_file();
+                let (size, digest) = hash_reader(&mut file).map_err(|source| FatError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                out.push(Entry {
+                    path,
+                    kind: EntryKind::File,
+                    size,
+                    mode: None,
+                    uid: None,
+                    gid: None,
+                    sha256: Some(digest),
+                    target: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a whole (small) file; `path` is absolute within the partition.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, FatError> {
+        let rel = path.trim_start_matches('/');
+        let mut file = self
+            .fs
+            .root_dir()
+            .open_file(rel)
+            .map_err(|source| FatError::Io {
+                path: path.into(),
+                source,
+            })?;
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf).map_err(|source| FatError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Ok(buf)
+    }
+
+    /// Creates or replaces `path` with `data`; its directory must already exist.
+    pub fn write(&self, path: &str, data: &[u8]) -> Result<(), FatError> {
+        let rel = path.trim_start_matches('/');
+        if let Some((dir, _)) = rel.rsplit_once('/') {
+            if self.fs.root_dir().open_dir(dir).is_err() {
+                return Err(FatError::NoParent {
+                    path: path.into(),
+                    dir: format!("/{dir}"),
+                });
+            }
+        }
+        let io_err = |source| FatError::Io {
+            path: path.into(),
+            source,
+        };
+        let mut file = self.fs.root_dir().create_file(rel).map_err(io_err)?;
+        file.truncate().map_err(io_err)?;
+        file.write_all(data).map_err(io_err)?;
+        file.flush().map_err(io_err)?;
+        Ok(())
+    }
+
+    /// Writes FSInfo and clears the dirty flag; dropping without this may leave them stale.
+    pub fn unmount(self) -> Result<(), FatError> {
+        self.fs.unmount().map_err(FatError::Open)
+    }
+}

@@ -1,0 +1,174 @@
+//! `inspect`: the partition table, each partition's file system, and every file with its
+//! size, mode and SHA-256, in a stable order (so two listings diff cleanly).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tempfile::NamedTempFile;
+use thiserror::Error;
+
+use crate::disk::Label;
+use crate::flavour::Flavour;
+use crate::fs::ext4::read::Ext4Reader;
+use crate::fs::fat::Fat;
+use crate::fs::{Entry, FsKind};
+use crate::io::sparse::write_sparse;
+use crate::probe::{self, PartInfo, ProbeError};
+use crate::source::{Compression, Source, SourceError};
+
+#[derive(Debug, Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("{path}: partition {number}: {detail}")]
+    Fs {
+        path: PathBuf,
+        number: u32,
+        detail: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub size: u64,
+    pub label: Label,
+    pub id: String,
+    pub flavour: Flavour,
+    pub partitions: Vec<PartReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartReport {
+    #[serde(flatten)]
+    pub info: PartInfo,
+    pub files: Vec<Entry>,
+}
+
+/// A raw image to read: the file itself, or a sparse temporary copy of an `.xz`.
+pub struct RawImage {
+    path: PathBuf,
+    _tmp: Option<NamedTempFile>,
+}
+
+impl RawImage {
+    pub fn open(path: &Path) -> Result<RawImage, InspectError> {
+        let mut src = Source::open(path)?;
+        if src.compression() == Compression::None {
+            return Ok(RawImage {
+                path: path.to_owned(),
+                _tmp: None,
+            });
+        }
+        let io_err = |source| InspectError::Io {
+            path: std::env::temp_dir(),
+            source,
+        };
+        let tmp = NamedTempFile::with_prefix(".clem-image-").map_err(io_err)?;
+        write_sparse(&mut src, tmp.as_file(), |_| {}).map_err(|e| match e.into_inner() {
+            Some(inner) => match inner.downcast::<SourceError>() {
+                Ok(se) => InspectError::Source(*se),
+                Err(other) => io_err(std::io::Error::other(other)),
+            },
+            None => io_err(std::io::Error::other("write failed")),
+        })?;
+        Ok(RawImage {
+            path: tmp.path().to_owned(),
+            _tmp: Some(tmp),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn inspect(path: &Path) -> Result<Report, InspectError> {
+    let raw = RawImage::open(path)?;
+    let info = probe::probe(raw.path())?;
+    let mut partitions = Vec::new();
+    for part in &info.parts {
+        let fs_err = |detail: String| InspectError::Fs {
+            path: path.to_owned(),
+            number: part.partition.number,
+            detail,
+        };
+        let win = probe::open_part(raw.path(), &part.partition)?;
+        let files = match part.fs {
+            FsKind::Vfat => Fat::open(win, 0)
+                .and_then(|f| f.list())
+                .map_err(|e| fs_err(e.to_string()))?,
+            FsKind::Ext4 => Ext4Reader::open(win)
+                .and_then(|r| r.list())
+                .map_err(|e| fs_err(e.to_string()))?,
+            FsKind::Unknown => Vec::new(),
+        };
+        partitions.push(PartReport {
+            info: part.clone(),
+            files,
+        });
+    }
+    Ok(Report {
+        size: info.size,
+        label: info.table.label,
+        id: info.table.id.clone(),
+        flavour: info.flavour,
+        partitions,
+    })
+}
+
+impl Report {
+    /// A human-readable listing.
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} label {}, {} bytes, flavour {}",
+            self.label.as_str(),
+            self.id,
+            self.size,
+            self.flavour.as_str()
+        );
+        for p in &self.partitions {
+            let i = &p.info;
+            let _ = writeln!(
+                s,
+                "\npartition {}: start {} size {} type {}{} fs {:?} label {}",
+                i.partition.number,
+                i.partition.start,
+                i.partition.size,
+                i.partition.type_id,
+                if i.partition.bootable { " (boot)" } else { "" },
+                i.fs,
+                i.fs_label.as_deref().unwrap_or("-")
+            );
+            for f in &p.files {
+                let _ = writeln!(
+                    s,
+                    "  {:>4} {:>5}:{:<5} {:>10} {} {}{}",
+                    f.mode.as_deref().unwrap_or("-"),
+                    f.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                    f.gid.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                    f.size,
+                    f.sha256
+                        .as_deref()
+                        .map(|h| &h[..16])
+                        .unwrap_or("-               "),
+                    f.path,
+                    f.target
+                        .as_deref()
+                        .map(|t| format!(" -> {t}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        s
+    }
+}

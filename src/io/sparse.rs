@@ -1,0 +1,165 @@
+//! Sparse output: runs of zeros become holes, and copies skip holes (or share extents).
+//!
+//! Disk images are mostly empty. Writing their zeros costs time and disk; leaving holes
+//! keeps a 4 GB image's footprint at the size of its data.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+
+/// Granularity of hole detection: the common file-system block size.
+pub const BLOCK: usize = 4096;
+const CHUNK: usize = 1 << 20;
+
+fn is_zero(buf: &[u8]) -> bool {
+    // Compare in u64 words; the tail (if any) byte by byte.
+    // SAFETY: every bit pattern is a valid u64; align_to only reinterprets the middle.
+    let (head, words, tail) = unsafe { buf.align_to::<u64>() };
+    head.iter().all(|&b| b == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&b| b == 0)
+}
+
+/// Copies everything `src` yields into `dst` from offset 0, leaving zero blocks as holes.
+/// `tick` is called with the bytes produced so far after each chunk (for progress).
+/// Returns the number of bytes; `dst` is sized to exactly that.
+pub fn write_sparse(src: &mut dyn Read, dst: &File, mut tick: impl FnMut(u64)) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut offset = 0u64;
+    loop {
+        let n = read_full(src, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, block) in buf[..n].chunks(BLOCK).enumerate() {
+            if !is_zero(block) {
+                dst.write_all_at(block, offset + (i * BLOCK) as u64)?;
+            }
+        }
+        offset += n as u64;
+        tick(offset);
+        if n < buf.len() {
+            break;
+        }
+    }
+    // Extends over a trailing hole, and trims nothing: dst started empty.
+    dst.set_len(offset)?;
+    Ok(offset)
+}
+
+fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Makes `dst` a copy of `src`: a reflink (shared extents) where the file system allows,
+/// else a copy of the data ranges only, so holes stay holes.
+pub fn copy_sparse(src: &File, dst: &File) -> io::Result<CopyKind> {
+    if reflink(src, dst).is_ok() {
+        return Ok(CopyKind::Reflink);
+    }
+    let len = src.metadata()?.len();
+    dst.set_len(0)?;
+    let mut buf = vec![0u8; CHUNK];
+    for (start, end) in data_ranges(src, len)? {
+        let mut pos = start;
+        while pos < end {
+            let want = ((end - pos) as usize).min(buf.len());
+            src.read_exact_at(&mut buf[..want], pos)?;
+            // Data ranges may still hold zero blocks (e.g. preallocated); keep those sparse too.
+            for (i, block) in buf[..want].chunks(BLOCK).enumerate() {
+                if !is_zero(block) {
+                    dst.write_all_at(block, pos + (i * BLOCK) as u64)?;
+                }
+            }
+            pos += want as u64;
+        }
+    }
+    dst.set_len(len)?;
+    Ok(CopyKind::DataRanges)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    Reflink,
+    DataRanges,
+}
+
+fn reflink(src: &File, dst: &File) -> io::Result<()> {
+    // FICLONE = _IOW(0x94, 9, int)
+    const FICLONE: libc::c_ulong = 0x4004_9409;
+    // SAFETY: both descriptors are open files owned by the caller for the call's duration.
+    let r = unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The `[start, end)` ranges of `file` that hold data, by SEEK_DATA/SEEK_HOLE; the whole
+/// file as one range where the file system cannot tell.
+pub fn data_ranges(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    let fd = file.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos: u64 = 0;
+    while pos < len {
+        // SAFETY: lseek on an owned descriptor has no memory effects.
+        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENXIO) => Ok(out),             // only a hole remains
+                Some(libc::EINVAL) => Ok(vec![(0, len)]), // SEEK_DATA unsupported
+                _ => Err(e),
+            };
+        }
+        let data = data as u64;
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let hole = (hole as u64).min(len);
+        if hole > data {
+            out.push((data, hole));
+        }
+        pos = hole;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn zeros_become_holes_and_bytes_survive() {
+        let mut data = vec![0u8; 8 << 20];
+        data[5000] = 7;
+        data[(6 << 20) + 1] = 9;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.img");
+        let f = File::create(&path).unwrap();
+        let n = write_sparse(&mut Cursor::new(&data), &f, |_| {}).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        // Two 4 KiB blocks of data in an 8 MiB file: allocation must be far below its size.
+        assert!(f.metadata().unwrap().blocks() * 512 < 1 << 20);
+
+        let copy_path = dir.path().join("copy.img");
+        let copy = File::create(&copy_path).unwrap();
+        copy_sparse(&File::open(&path).unwrap(), &copy).unwrap();
+        assert_eq!(std::fs::read(&copy_path).unwrap(), data);
+        assert!(copy.metadata().unwrap().blocks() * 512 < 1 << 20);
+    }
+}
