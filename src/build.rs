@@ -17,7 +17,7 @@ use crate::io::sparse::{copy_sparse, write_sparse};
 use crate::node::NodeName;
 use crate::plan::NodePlan;
 use crate::probe::{self, ImageInfo, ProbeError};
-use crate::source::{Source, SourceError};
+use crate::source::{split_io_error, Source, SourceError};
 use crate::sshkey::PublicKey;
 use crate::verify::{self, Manifest, VerifyError};
 
@@ -88,7 +88,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     log(format!("decompressed {}", opts.image.display()));
 
     // 2. Disk and file systems: what the image is and where things go.
-    let info = probe::probe(base.path())?;
+    let info = probe::probe_as(base.path(), &opts.image)?;
     log(format!(
         "image: {} label, {} partitions, flavour {}",
         info.table.label.as_str(),
@@ -140,21 +140,12 @@ fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<(), Bu
         bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed))
     });
     bar.finish_and_clear();
-    result.map_err(|e| {
-        // Source errors come back wrapped in io::Error; unwrap them to keep their message.
-        match e.into_inner() {
-            Some(inner) => match inner.downcast::<SourceError>() {
-                Ok(se) => BuildError::Source(*se),
-                Err(other) => BuildError::Io {
-                    path: dst_path.to_owned(),
-                    source: std::io::Error::other(other),
-                },
-            },
-            None => BuildError::Io {
-                path: dst_path.to_owned(),
-                source: std::io::Error::other("write failed"),
-            },
-        }
+    result.map_err(|e| match split_io_error(e) {
+        Ok(se) => BuildError::Source(se),
+        Err(source) => BuildError::Io {
+            path: dst_path.to_owned(),
+            source,
+        },
     })?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::fs::fat::Fat;
 use crate::fs::{Entry, FsKind};
 use crate::io::sparse::write_sparse;
 use crate::probe::{self, PartInfo, ProbeError};
-use crate::source::{Compression, Source, SourceError};
+use crate::source::{split_io_error, Compression, Source, SourceError};
 
 #[derive(Debug, Error)]
 pub enum InspectError {
@@ -71,12 +71,9 @@ impl RawImage {
             source,
         };
         let tmp = NamedTempFile::with_prefix(".clem-image-").map_err(io_err)?;
-        write_sparse(&mut src, tmp.as_file(), |_| {}).map_err(|e| match e.into_inner() {
-            Some(inner) => match inner.downcast::<SourceError>() {
-                Ok(se) => InspectError::Source(*se),
-                Err(other) => io_err(std::io::Error::other(other)),
-            },
-            None => io_err(std::io::Error::other("write failed")),
+        write_sparse(&mut src, tmp.as_file(), |_| {}).map_err(|e| match split_io_error(e) {
+            Ok(se) => InspectError::Source(se),
+            Err(e) => io_err(e),
         })?;
         Ok(RawImage {
             path: tmp.path().to_owned(),
@@ -91,7 +88,7 @@ impl RawImage {
 
 pub fn inspect(path: &Path) -> Result<Report, InspectError> {
     let raw = RawImage::open(path)?;
-    let info = probe::probe(raw.path())?;
+    let info = probe::probe_as(raw.path(), path)?;
     let mut partitions = Vec::new();
     for part in &info.parts {
         let fs_err = |detail: String| InspectError::Fs {

@@ -85,8 +85,14 @@ pub fn open_part(
 }
 
 pub fn probe(path: &Path) -> Result<ImageInfo, ProbeError> {
-    let table = PartitionTable::read(path)?;
-    let size = std::fs::metadata(path)
+    probe_as(path, path)
+}
+
+/// As [`probe`], naming the image `name` in errors.
+pub fn probe_as(file_path: &Path, name: &Path) -> Result<ImageInfo, ProbeError> {
+    let path = name;
+    let table = PartitionTable::read_as(file_path, name)?;
+    let size = std::fs::metadata(file_path)
         .map_err(|source| ProbeError::Open {
             path: path.to_owned(),
             source,
@@ -102,7 +108,7 @@ pub fn probe(path: &Path) -> Result<ImageInfo, ProbeError> {
     let mut system_part = None;
     let mut has_writable_paths = false;
     for p in &table.partitions {
-        let mut win = open_part(path, p)?;
+        let mut win = open_part(file_path, p)?;
         let kind = fs::detect(&mut win).map_err(|e| part_err(p.number, e.to_string()))?;
         let fs_label = match kind {
             FsKind::Vfat => {

@@ -161,6 +161,17 @@ impl Read for Source {
     }
 }
 
+/// Splits an `io::Error` from [`Source`]'s `Read` impl back into the `SourceError` it
+/// carries, or returns it unchanged when it came from somewhere else (the writer).
+pub fn split_io_error(e: io::Error) -> Result<SourceError, io::Error> {
+    if e.get_ref().is_some_and(|inner| inner.is::<SourceError>()) {
+        let inner = e.into_inner().expect("checked above");
+        Ok(*inner.downcast::<SourceError>().expect("checked above"))
+    } else {
+        Err(e)
+    }
+}
+
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {

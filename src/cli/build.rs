@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
 use clem_image::build::{build, BuildOptions};
@@ -57,8 +56,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
         out: args.out.clone(),
         epoch,
     };
-    let built = build(&opts, &mut |msg| eprintln!("{msg}"))
-        .with_context(|| format!("building from {}", image.display()))?;
+    let built = build(&opts, &mut |msg| eprintln!("{msg}"))?;
     for n in &built.nodes {
         println!("{}  {}", n.sha256, n.image.display());
     }

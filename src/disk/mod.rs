@@ -73,11 +73,17 @@ pub struct PartitionTable {
 impl PartitionTable {
     /// Reads the table of the image at `path` without writing to it.
     pub fn read(path: &Path) -> Result<PartitionTable, DiskError> {
+        Self::read_as(path, path)
+    }
+
+    /// As [`read`](Self::read), naming the image `name` in errors (the user's input file
+    /// rather than our decompressed copy of it).
+    pub fn read_as(file_path: &Path, path: &Path) -> Result<PartitionTable, DiskError> {
         let io_err = |source| DiskError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut file = File::open(path).map_err(io_err)?;
+        let mut file = File::open(file_path).map_err(io_err)?;
         let disk_len = file.metadata().map_err(io_err)?.len();
         let mut sector = [0u8; SECTOR as usize];
         file.read_exact(&mut sector).map_err(|e| {

@@ -15,6 +15,7 @@ pub use seed::PlanError;
 #[serde(rename_all = "kebab-case")]
 pub enum Flavour {
     /// Ubuntu Snappy Core 15.04: A/B system partitions plus `writable`.
+    #[serde(rename = "snappy-core-15")]
     SnappyCore15,
     /// Raspberry Pi OS: `bootfs` + `rootfs`.
     RaspberryPiOs,

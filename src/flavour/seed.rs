@@ -31,6 +31,8 @@ pub(super) fn fat_seed(
     let key_lines: Vec<String> = keys.iter().map(PublicKey::line).collect();
     let mut vars = BTreeMap::new();
     vars.insert("hostname", overlay::yaml_str(node.as_str()));
+    // Safe unquoted: a validated host name is only [a-z0-9.-].
+    vars.insert("node", node.to_string());
     vars.insert("ssh_authorized_keys", overlay::yaml_list(&key_lines));
     let user_data = match info.flavour {
         Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,

@@ -1,0 +1,203 @@
+//! `build` end to end on the bundled samples, judged by independent tools.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn build_and_check(sample: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let out = tmp.path().join("out");
+    let (_, pub1) = keygen(tmp.path(), "alice");
+    let (_, pub2) = keygen(tmp.path(), "bob");
+    let input = fixture(sample);
+    let input_sha = sha256_file(&input);
+
+    let o = clem(
+        &[
+            "build",
+            "--image",
+            input.to_str().unwrap(),
+            "--node",
+            "rpi1..rpi4",
+            "--ssh-key",
+            pub1.to_str().unwrap(),
+            "--ssh-key",
+            pub2.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &home,
+    );
+    assert!(o.status.success(), "build failed: {}", stderr(&o));
+    assert_eq!(sha256_file(&input), input_sha, "the input was modified");
+
+    let raw = tmp.path().join("input.img");
+    unxz(&input, &raw);
+    let in_table = sfdisk_json(&raw);
+    let in_parts = sfdisk_parts(&raw);
+    let keys = [
+        std::fs::read_to_string(&pub1).unwrap(),
+        std::fs::read_to_string(&pub2).unwrap(),
+    ];
+
+    for n in 1..=4 {
+        let node = format!("rpi{n}");
+        let img = out.join(format!("{node}.img"));
+        assert!(img.exists(), "{} missing", img.display());
+        // sha256sum itself checks our .sha256 file.
+        let (ok, text) = tool(
+            "sh",
+            &[
+                "-c",
+                &format!("cd {} && sha256sum -c {node}.img.sha256", out.display()),
+            ],
+        );
+        assert!(ok, "sha256sum -c: {text}");
+
+        assert_eq!(
+            sfdisk_json(&img),
+            in_table,
+            "{node}: partition table changed"
+        );
+        let parts = sfdisk_parts(&img);
+
+        // p1: FAT, patched: fsck clean, seed holds this node's hostname and both keys.
+        let p1 = tmp.path().join(format!("{node}-p1"));
+        extract(&img, &parts[0], &p1);
+        let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
+        assert!(ok, "{node}: fsck.vfat -n: {text}");
+        let at = format!("{}@@{}", img.display(), parts[0].start);
+        let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
+        assert!(ok, "mtype user-data: {user_data}");
+        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+        assert!(
+            user_data.contains(&format!("hostname: \"{node}\"")),
+            "{user_data}"
+        );
+        for k in &keys {
+            assert!(
+                user_data.contains(k.trim()),
+                "{node}: key missing: {user_data}"
+            );
+        }
+        let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
+        assert!(ok, "{meta}");
+        assert!(
+            meta.contains(&format!("local-hostname: \"{node}\"")),
+            "{meta}"
+        );
+        assert!(
+            meta.contains(&format!("instance-id: \"clem-{node}-")),
+            "{meta}"
+        );
+        std::fs::remove_file(&p1).unwrap();
+
+        // ext4 partitions: e2fsck clean; and untouched ones byte-identical to the input.
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            let px = tmp.path().join(format!("{node}-p{}", i + 1));
+            extract(&img, part, &px);
+            let (ok, text) = tool("e2fsck", &["-fn", px.to_str().unwrap()]);
+            assert!(ok, "{node} p{}: e2fsck -fn: {text}", i + 1);
+            std::fs::remove_file(&px).unwrap();
+            assert_eq!(
+                sha256_range(&img, part),
+                sha256_range(&raw, &in_parts[i]),
+                "{node}: partition {} is not byte-identical to the input's",
+                i + 1
+            );
+        }
+
+        // Our own verify agrees.
+        let o = clem(&["verify", img.to_str().unwrap()], &home);
+        assert!(o.status.success(), "verify {node}: {}", stderr(&o));
+    }
+
+    // Different nodes got different seeds; the outputs are sparse.
+    assert_ne!(
+        sha256_file(&out.join("rpi1.img")),
+        sha256_file(&out.join("rpi2.img"))
+    );
+    assert_sparse(&out.join("rpi1.img"));
+}
+
+fn assert_sparse(img: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(img).unwrap();
+    assert!(
+        md.blocks() * 512 < md.len() / 4,
+        "{} uses {} bytes on disk for {} bytes",
+        img.display(),
+        md.blocks() * 512,
+        md.len()
+    );
+}
+
+#[test]
+fn builds_four_nodes_from_the_mbr_sample() {
+    build_and_check(SAMPLE_MBR);
+}
+
+#[test]
+fn builds_four_nodes_from_the_gpt_sample() {
+    build_and_check(SAMPLE_GPT);
+}
+
+#[test]
+fn gpt_output_passes_sgdisk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let input = fixture(SAMPLE_GPT);
+    let o = clem(
+        &[
+            "build",
+            "--image",
+            input.to_str().unwrap(),
+            "--node",
+            "rpi1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no SSH public key"),
+        "missing warning: {}",
+        stderr(&o)
+    );
+    let img = out.join("rpi1.img");
+    let (ok, text) = tool("sgdisk", &["-v", img.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("No problems found"),
+        "sgdisk -v: {text}"
+    );
+    let (ok, text) = tool("sgdisk", &["-p", img.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    for name in ["system-boot", "system-a", "system-b", "writable"] {
+        assert!(text.contains(name), "sgdisk -p lacks {name}: {text}");
+    }
+}
+
+#[test]
+fn keys_default_to_home_ssh_pub_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let (_, public) = keygen(&home.join(".ssh"), "id_ed25519");
+    let out = tmp.path().join("out");
+    let o = clem(
+        &["build", "--node", "rpi2", "--out", out.to_str().unwrap()],
+        &home,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = out.join("rpi2.img");
+    let parts = sfdisk_parts(&img);
+    let at = format!("{}@@{}", img.display(), parts[0].start);
+    let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
+    assert!(ok, "{user_data}");
+    let key = std::fs::read_to_string(public).unwrap();
+    assert!(user_data.contains(key.trim()), "{user_data}");
+}

@@ -1,0 +1,171 @@
+//! Shared helpers for the integration tests: run the binary, and judge images with
+//! independent tools (sfdisk, fsck.vfat, e2fsck, debugfs, mtools, sha256sum).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_clem-image");
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+pub const SAMPLE_MBR: &str = "snappy-rpi2-sample.img.xz";
+pub const SAMPLE_GPT: &str = "snappy-rpi2-sample-gpt.img.xz";
+
+/// Runs clem-image with a fixed environment: an empty HOME (no stray ~/.ssh keys) and a
+/// fixed SOURCE_DATE_EPOCH unless the caller sets one.
+pub fn clem(args: &[&str], home: &Path) -> Output {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run clem-image");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "clem-image panicked: {stderr}"
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a tool and returns (exit ok, stdout+stderr).
+pub fn tool(cmd: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new(cmd)
+        .args(args)
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} not runnable ({e}); .ci/run installs it"));
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Decompresses an .xz with the xz tool itself (independent of our decoder).
+pub fn unxz(src: &Path, dst: &Path) {
+    let out = Command::new("xz")
+        .args(["-dc"])
+        .arg(src)
+        .output()
+        .expect("run xz");
+    assert!(out.status.success());
+    std::fs::write(dst, out.stdout).unwrap();
+}
+
+/// A partition as sfdisk reports it, in bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub start: u64,
+    pub size: u64,
+}
+
+/// `sfdisk -J` of an image, with the device paths taken out so two images compare.
+pub fn sfdisk_json(img: &Path) -> serde_json::Value {
+    let (ok, text) = tool("sfdisk", &["-J", img.to_str().unwrap()]);
+    assert!(ok, "sfdisk -J {}: {text}", img.display());
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let pt = v["partitiontable"].as_object_mut().unwrap();
+    pt.remove("device");
+    for p in pt["partitions"].as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("node");
+    }
+    v
+}
+
+pub fn sfdisk_parts(img: &Path) -> Vec<Part> {
+    let v = sfdisk_json(img);
+    v["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Part {
+            start: p["start"].as_u64().unwrap() * 512,
+            size: p["size"].as_u64().unwrap() * 512,
+        })
+        .collect()
+}
+
+/// Copies one partition out of an image into its own file, for fsck tools.
+pub fn extract(img: &Path, part: &Part, dst: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(img).unwrap();
+    f.seek(SeekFrom::Start(part.start)).unwrap();
+    let mut buf = vec![0u8; part.size as usize];
+    f.read_exact(&mut buf).unwrap();
+    std::fs::write(dst, buf).unwrap();
+}
+
+pub fn sha256_range(img: &Path, part: &Part) -> String {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(img).unwrap();
+    f.seek(SeekFrom::Start(part.start)).unwrap();
+    let mut h = Sha256::new();
+    let mut left = part.size;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let k = left.min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..k]).unwrap();
+        h.update(&buf[..k]);
+        left -= k as u64;
+    }
+    hex::encode(h.finalize())
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    let (ok, text) = tool("sha256sum", &[p.to_str().unwrap()]);
+    assert!(ok);
+    text.split_whitespace().next().unwrap().to_string()
+}
+
+/// A fresh ed25519 key pair made by ssh-keygen; returns (private, public) paths.
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = dir.join(name);
+    let (ok, text) = tool(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            name,
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "ssh-keygen: {text}");
+    let mut public = key.clone().into_os_string();
+    public.push(".pub");
+    (key, PathBuf::from(public))
+}
+
+/// Files in `dir` whose names start with `prefix` (to prove nothing was left behind).
+pub fn files_starting(dir: &Path, prefix: &str) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
