@@ -5,6 +5,7 @@
 //! where for a node) → [`build`] (image out) → [`verify`].
 
 pub mod build;
+pub mod cluster;
 pub mod disk;
 pub mod flavour;
 pub mod fs;

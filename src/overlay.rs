@@ -36,6 +36,9 @@ macro_rules! overlay {
 pub const SEED_META_DATA: Template = overlay!("cloud-init/meta-data");
 pub const SEED_USER_DATA: Template = overlay!("cloud-init/user-data");
 pub const SNAPPY_USER_DATA: Template = overlay!("snappy/user-data");
+pub const FIRSTBOOT_UNIT: Template = overlay!("firstboot/clem-firstboot.service");
+pub const FIRSTBOOT_SCRIPT: Template = overlay!("firstboot/firstboot.sh");
+pub const FIRSTBOOT_ENV: Template = overlay!("firstboot/node.env");
 
 impl Template {
     pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
@@ -100,7 +103,13 @@ mod tests {
 
     #[test]
     fn shipped_templates_have_no_stray_braces() {
-        for t in [SEED_META_DATA, SEED_USER_DATA, SNAPPY_USER_DATA] {
+        for t in [
+            SEED_META_DATA,
+            SEED_USER_DATA,
+            SNAPPY_USER_DATA,
+            FIRSTBOOT_UNIT,
+            FIRSTBOOT_ENV,
+        ] {
             let names: Vec<&str> = t.text.split("{{").skip(1).collect();
             assert!(!names.is_empty(), "{} has no placeholders", t.name);
             assert!(names.iter().all(|s| s.contains("}}")), "{}", t.name);

@@ -1,0 +1,199 @@
+#!/bin/bash
+# clem-image first boot: expose the docker daemon on TCP (TLS unless configured otherwise)
+# and join the swarm. Every value comes from node.env, written by clem-image and quoted;
+# this script itself is the same on every node. Safe to run again: each step checks
+# whether it is already done, and a marker ends it for good once everything succeeded.
+set -euo pipefail
+
+# CLEM_ROOT lets the tests run this against a temporary root; it is empty on a node.
+ROOT="${CLEM_ROOT:-}"
+CONF_DIR="${CLEM_CONF_DIR:-/etc/clem-image}"
+STATE_DIR="$ROOT/var/lib/clem-image"
+DONE="$STATE_DIR/firstboot.done"
+SLEEP="${CLEM_SLEEP:-sleep}"
+MAX_TRIES="${CLEM_MAX_TRIES:-8}"
+
+log() { echo "clem-firstboot: $*"; }
+
+if [ -e "$DONE" ]; then
+    log "already done ($DONE); nothing to do"
+    exit 0
+fi
+
+# shellcheck source=/dev/null
+. "$ROOT$CONF_DIR/node.env"
+
+TLS_DIR="$CONF_DIR/tls"
+
+# retry CMD...: run CMD until it succeeds, doubling the wait up to a minute.
+retry() {
+    local try=1 delay=2
+    until "$@"; do
+        if [ "$try" -ge "$MAX_TRIES" ]; then
+            log "giving up on '$*' after $try tries"
+            return 1
+        fi
+        log "'$*' failed (try $try); retrying in ${delay}s"
+        "$SLEEP" "$delay"
+        try=$((try + 1))
+        delay=$((delay * 2))
+        if [ "$delay" -gt 60 ]; then delay=60; fi
+    done
+}
+
+docker_hosts() {
+    case "$DOCKER_MODE" in
+        tls) echo "tcp://0.0.0.0:$DOCKER_PORT" ;;
+        insecure-tcp) echo "tcp://0.0.0.0:$DOCKER_PORT" ;;
+        *) echo "" ;;
+    esac
+}
+
+# The options line for Snappy's docker.conf (DOCKER_OPTIONS=...).
+snappy_options() {
+    local opts
+    opts="-H $(docker_hosts) -H unix:///var/run/docker.sock"
+    if [ "$DOCKER_MODE" = tls ]; then
+        opts="$opts --tlsverify --tlscacert=$TLS_DIR/ca.pem --tlscert=$TLS_DIR/server-cert.pem --tlskey=$TLS_DIR/server-key.pem"
+    fi
+    echo "$opts"
+}
+
+snappy_install_docker() {
+    local snap
+    for snap in "$ROOT$CONF_DIR"/docker*.snap; do
+        if [ -e "$snap" ]; then
+            log "installing docker from $snap (offline)"
+            snappy install --allow-unauthenticated "$snap"
+            return
+        fi
+    done
+    log "installing docker from the store"
+    snappy install docker
+}
+
+configure_snappy() {
+    local confs=() conf dir
+    for dir in "$ROOT"/var/lib/apps/docker/*/etc "$ROOT"/apps/docker/*/etc; do
+        if [ -e "$dir/docker.conf" ]; then confs+=("$dir/docker.conf"); fi
+    done
+    if [ "${#confs[@]}" -eq 0 ]; then
+        retry snappy_install_docker
+        for dir in "$ROOT"/var/lib/apps/docker/*/etc "$ROOT"/apps/docker/*/etc; do
+            if [ -e "$dir/docker.conf" ]; then confs+=("$dir/docker.conf"); fi
+        done
+    fi
+    if [ "${#confs[@]}" -eq 0 ]; then
+        log "docker is not installed and could not be installed"
+        return 1
+    fi
+    local line
+    line="DOCKER_OPTIONS=\"$(snappy_options)\""
+    for conf in "${confs[@]}"; do
+        if grep -qxF "$line" "$conf"; then
+            log "$conf already configured"
+        else
+            log "setting DOCKER_OPTIONS in $conf"
+            if grep -q '^DOCKER_OPTIONS=' "$conf"; then
+                sed -i "s|^DOCKER_OPTIONS=.*|$line|" "$conf"
+            else
+                echo "$line" >>"$conf"
+            fi
+        fi
+    done
+    local unit
+    unit="$(systemctl list-unit-files --no-legend 'docker_docker-daemon_*.service' | awk 'NR==1 {print $1}')"
+    log "restarting ${unit:-docker}"
+    systemctl restart "${unit:-docker_docker-daemon}"
+}
+
+configure_systemd() {
+    local json="$ROOT/etc/docker/daemon.json"
+    local dropin="$ROOT/etc/systemd/system/docker.service.d/clem-image.conf"
+    mkdir -p "$(dirname "$json")" "$(dirname "$dropin")"
+    local want
+    if [ "$DOCKER_MODE" = tls ]; then
+        want="{
+  \"hosts\": [\"unix:///var/run/docker.sock\", \"$(docker_hosts)\"],
+  \"tlsverify\": true,
+  \"tlscacert\": \"$TLS_DIR/ca.pem\",
+  \"tlscert\": \"$TLS_DIR/server-cert.pem\",
+  \"tlskey\": \"$TLS_DIR/server-key.pem\"
+}"
+    else
+        want="{
+  \"hosts\": [\"unix:///var/run/docker.sock\", \"$(docker_hosts)\"]
+}"
+    fi
+    if [ -e "$json" ] && [ "$(cat "$json")" = "$want" ]; then
+        log "$json already configured"
+    else
+        log "writing $json"
+        printf '%s\n' "$want" >"$json"
+    fi
+    # The packaged unit starts dockerd with -H fd://, which conflicts with "hosts" above.
+    printf '%s\n' "# Written by clem-image: listen where daemon.json says." \
+        "[Service]" "ExecStart=" \
+        "ExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock" >"$dropin"
+    systemctl daemon-reload
+    log "restarting docker"
+    systemctl restart docker
+}
+
+node_address() {
+    if [ -n "${NODE_ADDRESS:-}" ]; then
+        echo "$NODE_ADDRESS"
+        return
+    fi
+    ip -4 -o addr show dev "$INTERFACE" | awk '{split($4, a, "/"); print a[1]; exit}'
+}
+
+docker_ready() { docker info >/dev/null 2>&1; }
+
+join_swarm_mode() {
+    local state
+    state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
+    if [ "$state" = active ]; then
+        log "already in a swarm"
+        return 0
+    fi
+    log "joining the swarm at $SWARM_MANAGER"
+    docker swarm join --token "$(cat "$ROOT$CONF_DIR/swarm-token")" "$SWARM_MANAGER"
+}
+
+join_legacy() {
+    if [ -n "$(docker ps -aq --filter name=clem-swarm-agent)" ]; then
+        log "swarm agent container already exists"
+        return 0
+    fi
+    local addr
+    addr="$(node_address)"
+    if [ -z "$addr" ]; then
+        log "no address on $INTERFACE yet"
+        return 1
+    fi
+    log "starting the swarm agent ($SWARM_IMAGE) for $addr:$DOCKER_PORT"
+    docker run -d --restart=always --name clem-swarm-agent "$SWARM_IMAGE" \
+        join --addr="$addr:$DOCKER_PORT" "$SWARM_DISCOVERY"
+}
+
+main() {
+    log "node $NODE_NAME: docker $DOCKER_MODE, swarm $SWARM_MODE"
+    if [ "$DOCKER_MODE" != none ]; then
+        case "$FLAVOUR" in
+            snappy-core-15) configure_snappy ;;
+            *) configure_systemd ;;
+        esac
+    fi
+    retry docker_ready
+    case "$SWARM_MODE" in
+        swarm-mode) retry join_swarm_mode ;;
+        legacy) retry join_legacy ;;
+        *) log "no swarm configured" ;;
+    esac
+    mkdir -p "$STATE_DIR"
+    touch "$DONE"
+    log "done"
+}
+
+main "$@"

@@ -1,0 +1,374 @@
+//! The cluster config (`cluster.toml`): what every node shares and what each node owns.
+//! Unknown keys and bad values are errors that name the line; CLI flags override it.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token};
+use crate::node::NodeName;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DockerExposure {
+    /// Docker API on 2376 with mutual TLS (the default).
+    #[default]
+    Tls,
+    /// Docker API on plain 2375: root for anyone on the network.
+    InsecureTcp,
+    /// Leave docker as the image has it.
+    None,
+}
+
+impl DockerExposure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DockerExposure::Tls => "tls",
+            DockerExposure::InsecureTcp => "insecure-tcp",
+            DockerExposure::None => "none",
+        }
+    }
+
+    pub fn port(self) -> Option<u16> {
+        match self {
+            DockerExposure::Tls => Some(2376),
+            DockerExposure::InsecureTcp => Some(2375),
+            DockerExposure::None => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwarmKind {
+    /// No swarm: docker only.
+    #[default]
+    None,
+    /// Docker's built-in swarm mode: `docker swarm join --token … manager:2377`.
+    SwarmMode,
+    /// The standalone swarm of 2015: an agent container with a discovery URL.
+    Legacy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Manager,
+    Worker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterSection {
+    #[serde(default)]
+    ssh_keys: Vec<PathBuf>,
+    docker: Option<DockerExposure>,
+    interface: Option<Interface>,
+    gateway: Option<IpAddr>,
+    #[serde(default)]
+    dns: Vec<IpAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwarmSection {
+    mode: Option<SwarmKind>,
+    manager: Option<HostPort>,
+    token: Option<Token>,
+    discovery: Option<Discovery>,
+    image: Option<ImageRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    name: toml::Spanned<String>,
+    address: Option<Cidr>,
+    role: Option<Role>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    cluster: ClusterSection,
+    #[serde(default)]
+    swarm: SwarmSection,
+    #[serde(default, rename = "node")]
+    nodes: Vec<NodeSection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: NodeName,
+    pub address: Option<Cidr>,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub enum Swarm {
+    None,
+    Mode {
+        manager: HostPort,
+        token: Token,
+    },
+    Legacy {
+        discovery: Discovery,
+        image: ImageRef,
+    },
+}
+
+impl Swarm {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Swarm::None => "none",
+            Swarm::Mode { .. } => "swarm-mode",
+            Swarm::Legacy { .. } => "legacy",
+        }
+    }
+}
+
+/// The seed's agent image (armhf).
+pub const DEFAULT_LEGACY_IMAGE: &str = "nimblestratus/rpi-swarm";
+
+/// The resolved cluster: config file plus command-line overrides.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Where the CA, client and node certificates live.
+    pub dir: PathBuf,
+    pub ssh_key_files: Vec<PathBuf>,
+    pub docker: DockerExposure,
+    pub interface: Interface,
+    pub gateway: Option<IpAddr>,
+    pub dns: Vec<IpAddr>,
+    pub swarm: Swarm,
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// Command-line values that win over the file.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub nodes: Vec<NodeName>,
+    pub docker: Option<DockerExposure>,
+    pub ssh_key_files: Vec<PathBuf>,
+    pub dir: Option<PathBuf>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Cluster {
+    /// Loads `path` (if any) and applies `over`.
+    pub fn load(path: Option<&Path>, over: Overrides) -> Result<Cluster, ConfigError> {
+        let (file, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string().trim_end().to_string(),
+                })?;
+                (file, text)
+            }
+            None => (ConfigFile::default(), String::new()),
+        };
+        let cfg_path = path.map(Path::to_owned).unwrap_or_default();
+        let base = path
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .unwrap_or_default();
+
+        // Nodes from the file, each name validated with its line.
+        let mut file_nodes: Vec<NodeSpec> = Vec::new();
+        for n in &file.nodes {
+            let line = line_of(&text, n.name.span().start);
+            let invalid = |message: String| ConfigError::Invalid {
+                path: cfg_path.clone(),
+                line,
+                message,
+            };
+            let name = NodeName::new(n.name.get_ref()).map_err(|e| invalid(e.to_string()))?;
+            if file_nodes.iter().any(|x| x.name == name) {
+                return Err(invalid(format!("node {name} is listed twice")));
+            }
+            file_nodes.push(NodeSpec {
+                name,
+                address: n.address.clone(),
+                role: n.role.unwrap_or(Role::Worker),
+            });
+        }
+        // With --node, build those (taking their settings from the file where listed).
+        let mut nodes = if over.nodes.is_empty() {
+            file_nodes.clone()
+        } else {
+            over.nodes
+                .iter()
+                .map(|name| {
+                    file_nodes
+                        .iter()
+                        .find(|n| &n.name == name)
+                        .cloned()
+                        .unwrap_or(NodeSpec {
+                            name: name.clone(),
+                            address: None,
+                            role: Role::Worker,
+                        })
+                })
+                .collect()
+        };
+        if nodes.is_empty() {
+            return Err(ConfigError::Conflict(
+                "no node given: use --node (e.g. --node rpi1..rpi4) or [[node]] in the config"
+                    .into(),
+            ));
+        }
+        // The first node manages unless the file names a manager.
+        if !file.nodes.iter().any(|n| n.role == Some(Role::Manager)) {
+            nodes[0].role = Role::Manager;
+        }
+
+        let swarm = match file.swarm.mode.unwrap_or_default() {
+            SwarmKind::None => Swarm::None,
+            SwarmKind::SwarmMode => Swarm::Mode {
+                manager: file.swarm.manager.clone().ok_or_else(|| {
+                    ConfigError::Conflict(format!(
+                        "{}: [swarm] mode = \"swarm-mode\" needs manager = \"<address>:2377\"",
+                        cfg_path.display()
+                    ))
+                })?,
+                token: file.swarm.token.clone().ok_or_else(|| {
+                    ConfigError::Conflict(format!(
+                        "{}: [swarm] mode = \"swarm-mode\" needs token = \"SWMTKN-…\"",
+                        cfg_path.display()
+                    ))
+                })?,
+            },
+            SwarmKind::Legacy => Swarm::Legacy {
+                discovery: file.swarm.discovery.clone().ok_or_else(|| {
+                    ConfigError::Conflict(format!(
+                        "{}: [swarm] mode = \"legacy\" needs discovery = \"nodes://…\" or \"token://…\"",
+                        cfg_path.display()
+                    ))
+                })?,
+                image: file
+                    .swarm
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LEGACY_IMAGE.parse().expect("valid")),
+            },
+        };
+
+        let mut ssh_key_files: Vec<PathBuf> = file
+            .cluster
+            .ssh_keys
+            .iter()
+            .map(|p| base.join(expand_home(p)))
+            .collect();
+        if !over.ssh_key_files.is_empty() {
+            ssh_key_files = over.ssh_key_files;
+        }
+        let dir = over.dir.unwrap_or_else(|| {
+            if path.is_some() {
+                base.clone()
+            } else {
+                PathBuf::from("clem-cluster")
+            }
+        });
+        Ok(Cluster {
+            dir: if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            },
+            ssh_key_files,
+            docker: over.docker.or(file.cluster.docker).unwrap_or_default(),
+            interface: file
+                .cluster
+                .interface
+                .unwrap_or_else(|| "eth0".parse().expect("valid")),
+            gateway: file.cluster.gateway,
+            dns: file.cluster.dns,
+            swarm,
+            nodes,
+        })
+    }
+}
+
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => p.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Cluster, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cluster.toml");
+        std::fs::write(&p, text).unwrap();
+        Cluster::load(Some(&p), Overrides::default())
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_line() {
+        let e = load("[cluster]\ndocker = \"tls\"\nfoo = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("foo"), "{e}");
+        let e = load("[cluster]\ndocker = \"open\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = load("[[node]]\nname = \"rpi1\"\n\n[[node]]\nname = \"rpi_2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":5:") && e.contains("rpi_2"), "{e}");
+        let e = load("[[node]]\nname = \"rpi1\"\naddress = \"10.0.5.1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("prefix"), "{e}");
+        let e = load(
+            "[swarm]\nmode = \"legacy\"\ndiscovery = \"token://x;reboot\"\n[[node]]\nname=\"a\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn defaults_and_roles() {
+        let c = load("[[node]]\nname = \"rpi1\"\n[[node]]\nname = \"rpi2\"\n").unwrap();
+        assert_eq!(c.docker, DockerExposure::Tls);
+        assert_eq!(c.nodes[0].role, Role::Manager);
+        assert_eq!(c.nodes[1].role, Role::Worker);
+        assert_eq!(c.interface.as_str(), "eth0");
+        assert!(matches!(c.swarm, Swarm::None));
+    }
+}

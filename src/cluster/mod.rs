@@ -1,0 +1,6 @@
+//! The cluster: its config, its TLS material, and what each node does on first boot.
+
+pub mod config;
+pub mod firstboot;
+pub mod tls;
+pub mod values;

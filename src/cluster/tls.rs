@@ -1,0 +1,223 @@
+//! The cluster's TLS material: a CA made once and kept in the cluster directory (key 0600),
+//! a server certificate per node (SANs: host name and address) and a client certificate for
+//! the operator, laid out so the directory works as docker's `DOCKER_CERT_PATH`.
+//!
+//! Everything is generated once and reused: keys and certificates are inputs of later
+//! builds, so the same inputs give the same image bytes.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use thiserror::Error;
+
+use crate::node::NodeName;
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Cert { path: PathBuf, detail: String },
+}
+
+/// A Raspberry Pi has no real-time clock: at first boot its time may be years behind the
+/// build. Certificates are therefore valid from long before any plausible boot clock.
+fn validity(params: &mut CertificateParams) {
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+}
+
+fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
+    let io = |source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    // Write to a temporary name with the final mode from the start, then rename.
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(data.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+fn read(path: &Path) -> Result<String, TlsError> {
+    fs::read_to_string(path).map_err(|source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn cert_err(path: &Path) -> impl Fn(rcgen::Error) -> TlsError + '_ {
+    move |e| TlsError::Cert {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+/// A PEM certificate and its PEM private key.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub cert: String,
+    pub key: String,
+}
+
+pub struct ClusterCa {
+    dir: PathBuf,
+    cert_pem: String,
+    key: KeyPair,
+}
+
+impl ClusterCa {
+    pub fn ca_path(dir: &Path) -> PathBuf {
+        dir.join("tls/ca.pem")
+    }
+
+    /// Loads the CA from `dir/tls/`, creating it the first time.
+    pub fn open_or_create(dir: &Path, log: &mut dyn FnMut(String)) -> Result<ClusterCa, TlsError> {
+        let cert_path = Self::ca_path(dir);
+        let key_path = dir.join("tls/ca-key.pem");
+        if cert_path.exists() && key_path.exists() {
+            let key = KeyPair::from_pem(&read(&key_path)?).map_err(cert_err(&key_path))?;
+            return Ok(ClusterCa {
+                dir: dir.to_owned(),
+                cert_pem: read(&cert_path)?,
+                key,
+            });
+        }
+        let key = KeyPair::generate().map_err(cert_err(&key_path))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "clem-image cluster");
+        dn.push(DnType::CommonName, "clem-image cluster CA");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        validity(&mut params);
+        let cert = params.self_signed(&key).map_err(cert_err(&cert_path))?;
+        write_secret(&key_path, &key.serialize_pem(), 0o600)?;
+        write_secret(&cert_path, &cert.pem(), 0o644)?;
+        log(format!("created the cluster CA in {}", cert_path.display()));
+        Ok(ClusterCa {
+            dir: dir.to_owned(),
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    fn sign(
+        &self,
+        cn: &str,
+        sans: Vec<SanType>,
+        usage: ExtendedKeyUsagePurpose,
+        where_: &Path,
+    ) -> Result<Pair, TlsError> {
+        let issuer =
+            Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(cert_err(where_))?;
+        let key = KeyPair::generate().map_err(cert_err(where_))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        validity(&mut params);
+        let cert = params.signed_by(&key, &issuer).map_err(cert_err(where_))?;
+        Ok(Pair {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+
+    /// Loads `dir/{cert,key}.pem` when they exist for the same `spec`, else issues anew.
+    fn cached(
+        &self,
+        dir: &Path,
+        spec: &str,
+        issue: impl FnOnce() -> Result<Pair, TlsError>,
+    ) -> Result<Pair, TlsError> {
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        let spec_path = dir.join("spec");
+        let ca_copy = dir.join("ca.pem");
+        if cert_path.exists()
+            && key_path.exists()
+            && fs::read_to_string(&spec_path).ok().as_deref() == Some(spec)
+            && fs::read_to_string(&ca_copy).ok().as_deref() == Some(self.cert_pem.as_str())
+        {
+            return Ok(Pair {
+                cert: read(&cert_path)?,
+                key: read(&key_path)?,
+            });
+        }
+        let pair = issue()?;
+        write_secret(&key_path, &pair.key, 0o600)?;
+        write_secret(&cert_path, &pair.cert, 0o644)?;
+        write_secret(&ca_copy, &self.cert_pem, 0o644)?;
+        write_secret(&spec_path, spec, 0o644)?;
+        Ok(pair)
+    }
+
+    /// The server certificate of `node`, valid for its host name and address.
+    pub fn node_server(&self, node: &NodeName, addr: Option<IpAddr>) -> Result<Pair, TlsError> {
+        let dir = self.dir.join("nodes").join(node.as_str());
+        let mut spec = format!("server {node}");
+        let mut sans = vec![SanType::DnsName(
+            node.as_str().try_into().map_err(cert_err(&dir))?,
+        )];
+        if let Some(ip) = addr {
+            spec.push_str(&format!(" {ip}"));
+            sans.push(SanType::IpAddress(ip));
+        }
+        spec.push('\n');
+        self.cached(&dir, &spec, || {
+            self.sign(
+                node.as_str(),
+                sans,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                &dir,
+            )
+        })
+    }
+
+    /// The operator's client certificate, in `dir/client/` as `DOCKER_CERT_PATH` expects.
+    pub fn operator_client(&self) -> Result<PathBuf, TlsError> {
+        let dir = self.dir.join("client");
+        self.cached(&dir, "client operator\n", || {
+            self.sign(
+                "operator",
+                Vec::new(),
+                ExtendedKeyUsagePurpose::ClientAuth,
+                &dir,
+            )
+        })?;
+        Ok(dir)
+    }
+}
