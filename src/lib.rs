@@ -4,5 +4,9 @@
 //! table, partition windows) → [`fs`] (FAT, ext4) → [`flavour`] and [`plan`] (what goes
 //! where for a node) → [`build`] (image out) → [`verify`].
 
+pub mod blockdev;
+pub mod bmap;
+pub mod cli;
+pub mod flash;
 pub mod io;
 pub mod source;
