@@ -19,9 +19,23 @@ fn main() {
     let cli = Cli::parse();
     let code = match &cli.cmd {
         Cmd::Flash(a) => flash::run(a).unwrap_or_else(|e| {
-            eprintln!("clem-image: {e:#}");
+            eprintln!("clem-image: {}", message(&e));
             1
         }),
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, skipping a cause whose text the message already contains
+/// (our error types print their source inline).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
