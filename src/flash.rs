@@ -76,6 +76,8 @@ pub enum FlashError {
     },
     #[error("interrupted: {path} is incomplete and will not boot; flash it again")]
     Interrupted { path: PathBuf },
+    #[error("interrupted while verifying: {path} was written completely but not verified")]
+    VerifyInterrupted { path: PathBuf },
 }
 
 /// What to flash where.
@@ -236,6 +238,7 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
             Ok(())
         },
     )?;
+    drop(ticker);
     if job.target_is_file {
         target.set_len(size)?;
     }
@@ -272,7 +275,7 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
     let mut ticker = Ticker::new(&bar);
     let mut hasher: Option<Hasher> = None;
     let mut bad_span: Option<usize> = None;
-    pipeline(
+    let checked = pipeline(
         &chunks,
         cancel,
         &job.target,
@@ -284,27 +287,44 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
             if c.last {
                 let sum = hasher.take().map(Hasher::finish_hex).unwrap_or_default();
                 if hashes[c.span].as_deref() != Some(sum.as_str()) {
+                    // Stop at the first bad range: that is the one to report. The offset is
+                    // narrowed down below, once the reader is free again.
                     bad_span = Some(c.span);
-                    // Stop at the first bad range: that is the one to report.
-                    return Err(FlashError::Interrupted {
+                    return Err(FlashError::Verify {
                         path: job.target.clone(),
+                        image: job.image.clone(),
+                        offset: spans[c.span].start,
                     });
                 }
             }
             Ok(())
         },
-    )
-    .or_else(|e| if bad_span.is_some() { Ok(()) } else { Err(e) })?;
+    );
+    drop(ticker);
     bar.finish_and_clear();
-    if let Some(i) = bad_span {
-        let s = &spans[i];
-        let offset = first_difference(&job.image, &mut reader, s.start, s.end, &job.target)?;
-        return Err(FlashError::Verify {
-            path: job.target.clone(),
-            image: job.image.clone(),
-            // A range whose hash differs must differ somewhere; fall back to its start.
-            offset: offset.unwrap_or(s.start),
-        });
+    match (checked, bad_span) {
+        (Ok(()), _) => {}
+        (
+            Err(FlashError::Verify {
+                path,
+                image,
+                offset,
+            }),
+            Some(i),
+        ) => {
+            let s = &spans[i];
+            let first = first_difference(&job.image, &mut reader, s.start, s.end, &job.target)?;
+            // A range whose hash differs must differ somewhere; else keep the range start.
+            return Err(FlashError::Verify {
+                path,
+                image,
+                offset: first.unwrap_or(offset),
+            });
+        }
+        (Err(FlashError::Interrupted { path }), _) => {
+            return Err(FlashError::VerifyInterrupted { path })
+        }
+        (Err(e), _) => return Err(e),
     }
     report.verified = true;
     report.verify_time = t1.elapsed();

@@ -159,7 +159,7 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Err(e @ FlashError::Interrupted { .. }) => {
+        Err(e @ (FlashError::Interrupted { .. } | FlashError::VerifyInterrupted { .. })) => {
             eprintln!("clem-image: {e}");
             Ok(130)
         }
