@@ -178,6 +178,34 @@ pub fn target_kind(path: &Path) -> Result<TargetKind, BlockDevError> {
     }
 }
 
+/// `BLKGETSIZE64`, i.e. `_IOR(0x12, 114, size_t)` in the generic ioctl encoding used by x86
+/// and Arm (the Pi); other encodings fall back to seeking to the end.
+const BLKGETSIZE64: u64 =
+    (2 << 30) | ((std::mem::size_of::<usize>() as u64) << 16) | (0x12 << 8) | 114;
+
+/// The size in bytes of an open block device, as the kernel sees it now.
+pub fn device_size(file: &fs::File) -> io::Result<u64> {
+    use std::os::unix::io::AsRawFd;
+    let mut size: u64 = 0;
+    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid for that.
+    let r = unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            BLKGETSIZE64 as libc::Ioctl,
+            &mut size as *mut u64,
+        )
+    };
+    if r == 0 {
+        return Ok(size);
+    }
+    // SAFETY: lseek on a descriptor we own; the position is not used afterwards (pread/pwrite).
+    let end = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+    if end < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(end as u64)
+}
+
 fn read_trim(p: &Path) -> Option<String> {
     fs::read_to_string(p)
         .ok()

@@ -68,6 +68,12 @@ pub enum FlashError {
         offset: u64,
         source: io::Error,
     },
+    #[error("{path} is too small: {size} bytes, the image needs {needed} bytes")]
+    TooSmall {
+        path: PathBuf,
+        size: u64,
+        needed: u64,
+    },
     #[error("verification failed: {path} differs from the image {image} at byte offset {offset} (0x{offset:x}); the written card is not usable")]
     Verify {
         path: PathBuf,
@@ -203,6 +209,18 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
     let total: u64 = spans.iter().map(|s| s.end - s.start).sum();
 
     let mut target = Target::open_write(&job.target, job.target_is_file)?;
+    if !job.target_is_file {
+        // sysfs said the card is big enough; the kernel's answer on the open device decides.
+        let have = crate::blockdev::device_size(&target.file)
+            .map_err(|source| target.err("BLKGETSIZE64", 0, source))?;
+        if have < size {
+            return Err(FlashError::TooSmall {
+                path: job.target.clone(),
+                size: have,
+                needed: size,
+            });
+        }
+    }
     let t0 = Instant::now();
     let bar = progress_bar(job.progress, total, "writing");
     let mut input = Input::open(&job.image)?;

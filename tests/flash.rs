@@ -496,3 +496,87 @@ fn removable_unmounted_device_is_accepted_but_needs_confirmation() {
         "{e}"
     );
 }
+
+/// A loop device over a file, detached on drop.
+struct Loop(PathBuf);
+
+impl Loop {
+    fn attach(backing: &Path) -> Option<Loop> {
+        let o = Command::new("losetup")
+            .args(["-f", "--show", s(backing)])
+            .output()
+            .ok()?;
+        if !o.status.success() {
+            return None;
+        }
+        Some(Loop(PathBuf::from(
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn flashes_a_real_block_device() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let img = standard_image(t.path());
+    let backing = t.path().join("backing");
+    File::create(&backing).unwrap().set_len(20 * MIB).unwrap();
+    let Some(dev) = Loop::attach(&backing) else {
+        eprintln!("skipped: no loop devices here");
+        return;
+    };
+    // The real sysfs says a loop device is not removable; a fake one says it is a card.
+    let rdev = fs::metadata(&dev.0).unwrap().rdev();
+    let sys = t.path().join("sys");
+    let disk = sys.join("devices/virtual/block/card");
+    fs::create_dir_all(&disk).unwrap();
+    fs::write(disk.join("removable"), "1\n").unwrap();
+    fs::write(disk.join("size"), format!("{}\n", 20 * MIB / 512)).unwrap();
+    fs::create_dir_all(sys.join("dev/block")).unwrap();
+    let link = format!("dev/block/{}:{}", libc::major(rdev), libc::minor(rdev));
+    symlink(&disk, sys.join(link)).unwrap();
+    let mi = t.path().join("mountinfo");
+    fs::write(&mi, ROOT_ON_VDA).unwrap();
+    let env = [
+        ("CLEM_IMAGE_SYSFS_ROOT", s(&sys)),
+        ("CLEM_IMAGE_MOUNTINFO", s(&mi)),
+    ];
+    ok(&flash(&["--yes", s(&img), s(&dev.0)], &env));
+    let want = fs::read(&img).unwrap();
+    let got = fs::read(&dev.0).unwrap();
+    assert_eq!(&got[..want.len()], &want[..]);
+
+    let off = (16 * MIB + 10).to_string();
+    let o = flash(
+        &["--yes", s(&img), s(&dev.0)],
+        &[
+            env[0],
+            env[1],
+            ("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off),
+        ],
+    );
+    assert!(
+        stderr(&o).contains(&format!("offset {off}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // sysfs can be wrong (here: on purpose); the size of the open device decides.
+    fs::write(disk.join("size"), format!("{}\n", 40 * MIB / 512)).unwrap();
+    let big = t.path().join("big.img");
+    sparse_image(&big, 30 * MIB, &[(0, 100)]);
+    let o = flash(&["--yes", s(&big), s(&dev.0)], &env);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("too small: 20971520 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
