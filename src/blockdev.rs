@@ -199,7 +199,7 @@ pub fn device_size(file: &fs::File) -> io::Result<u64> {
         return Ok(size);
     }
     // SAFETY: lseek on a descriptor we own; the position is not used afterwards (pread/pwrite).
-    let end = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+    let end = unsafe { libc::lseek64(file.as_raw_fd(), 0, libc::SEEK_END) };
     if end < 0 {
         return Err(io::Error::last_os_error());
     }

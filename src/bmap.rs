@@ -183,7 +183,7 @@ impl Bmap {
             let mut h = Hasher::new(bmap.checksum_type);
             let mut off = start;
             while off < end {
-                let n = ((end - off) as usize).min(buf.len());
+                let n = (end - off).min(buf.len() as u64) as usize;
                 read_exact_at(&file, &mut buf[..n], off).map_err(io_err)?;
                 h.update(&buf[..n]);
                 off += n as u64;
@@ -436,7 +436,7 @@ fn verify_file_checksum(
 
 fn seek(file: &File, off: u64, whence: libc::c_int) -> io::Result<u64> {
     // SAFETY: lseek on a valid, owned descriptor; no memory is passed.
-    let r = unsafe { libc::lseek(file.as_raw_fd(), off as libc::off_t, whence) };
+    let r = unsafe { libc::lseek64(file.as_raw_fd(), off as libc::off64_t, whence) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -153,7 +153,7 @@ fn plan(spans: &[Span]) -> Vec<Chunk> {
     for (i, s) in spans.iter().enumerate() {
         let mut off = s.start;
         while off < s.end {
-            let len = ((s.end - off) as usize).min(CHUNK);
+            let len = (s.end - off).min(CHUNK as u64) as usize;
             out.push(Chunk {
                 span: i,
                 off,
@@ -331,7 +331,7 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
             Some(i),
         ) => {
             let s = &spans[i];
-            let first = first_difference(&job.image, &mut reader, s.start, s.end, &job.target)?;
+            let first = first_difference(&job.image, &mut reader, s.start, s.end)?;
             // A range whose hash differs must differ somewhere; else keep the range start.
             return Err(FlashError::Verify {
                 path,
@@ -355,24 +355,15 @@ fn first_difference(
     target: &mut Target,
     start: u64,
     end: u64,
-    target_path: &Path,
 ) -> Result<Option<u64>, FlashError> {
     let mut input = Input::open(image)?;
     let mut a = AlignedBuf::new(CHUNK);
     let mut b = AlignedBuf::new(CHUNK);
     let mut off = start;
     while off < end {
-        let len = ((end - off) as usize).min(CHUNK);
+        let len = (end - off).min(CHUNK as u64) as usize;
         input.read_at(off, &mut a[..len])?;
-        target.read_at(off, &mut b[..len]).map_err(|e| match e {
-            FlashError::ImageShort { .. } => FlashError::Target {
-                path: target_path.to_owned(),
-                op: "read",
-                offset: off,
-                source: io::Error::from(io::ErrorKind::UnexpectedEof),
-            },
-            e => e,
-        })?;
+        target.read_at(off, &mut b[..len])?;
         if let Some(p) = a[..len].iter().zip(&b[..len]).position(|(x, y)| x != y) {
             return Ok(Some(off + p as u64));
         }
@@ -543,7 +534,7 @@ impl Input {
             Input::Stream { src, pos } => {
                 debug_assert!(off >= *pos);
                 while *pos < off {
-                    let n = ((off - *pos) as usize).min(buf.len());
+                    let n = (off - *pos).min(buf.len() as u64) as usize;
                     fill(src, &mut buf[..n], *pos, off + n as u64)?;
                     *pos += n as u64;
                 }
