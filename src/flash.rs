@@ -263,7 +263,7 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
     target.sync()?;
     bar.finish_and_clear();
     let write_time = t0.elapsed();
-    let direct_io = target.direct;
+    let direct_io = target.mostly_direct;
     drop(target);
 
     if let Some(off) = job.corrupt_after_write {
@@ -568,6 +568,8 @@ struct Target {
     path: PathBuf,
     file: File,
     direct: bool,
+    /// O_DIRECT carried the bulk of the I/O (only a short tail, if anything, went cached).
+    mostly_direct: bool,
 }
 
 impl Target {
@@ -613,12 +615,14 @@ impl Target {
                 path: path.to_owned(),
                 file,
                 direct: true,
+                mostly_direct: true,
             }),
             // tmpfs and some FUSE file systems refuse O_DIRECT at open.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(Target {
                 path: path.to_owned(),
                 file: options(extra).open(path).map_err(err)?,
                 direct: false,
+                mostly_direct: false,
             }),
             Err(source) => Err(err(source)),
         }
@@ -641,6 +645,11 @@ impl Target {
         self.direct = on;
     }
 
+    fn give_up_direct(&mut self) {
+        self.set_direct(false);
+        self.mostly_direct = false;
+    }
+
     /// Forgets cached pages so reads come from the medium (the fallback without O_DIRECT).
     fn drop_cache(&self) {
         // SAFETY: advisory call on a descriptor we own.
@@ -660,7 +669,7 @@ impl Target {
             Ok(()) => Ok(()),
             // Some file systems accept O_DIRECT at open and refuse it on write.
             Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                self.set_direct(false);
+                self.give_up_direct();
                 self.file
                     .write_all_at(buf, off)
                     .map_err(|source| self.err("write", off, source))
@@ -686,14 +695,14 @@ impl Target {
                 buf.copy_from_slice(&tmp[..buf.len()]);
                 return Ok(());
             }
-            self.set_direct(false);
+            self.give_up_direct();
             self.drop_cache();
         }
         let got = match self.read_some(off, buf) {
             Err(FlashError::Target { source, .. })
                 if self.direct && source.raw_os_error() == Some(libc::EINVAL) =>
             {
-                self.set_direct(false);
+                self.give_up_direct();
                 self.drop_cache();
                 self.read_some(off, buf)?
             }
