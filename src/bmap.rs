@@ -713,6 +713,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_old_formats_without_checksums() {
+        let v12 = "<?xml version=\"1.0\" ?>\n<bmap version=\"1.2\">\n\
+                   <ImageSize> 8192 </ImageSize><BlockSize> 4096 </BlockSize>\n\
+                   <BlocksCount> 2 </BlocksCount><MappedBlocksCount> 1 </MappedBlocksCount>\n\
+                   <BlockMap><Range sha1=\"ab\"> 1 </Range></BlockMap></bmap>\n";
+        let b = Bmap::parse(v12.as_bytes()).unwrap();
+        assert_eq!(
+            b.ranges,
+            vec![BmapRange {
+                first: 1,
+                last: 1,
+                checksum: None
+            }]
+        );
+        let v13 = v12.replace("1.2", "1.3");
+        let err = Bmap::parse(v13.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("sha1"), "{err}");
+    }
+
+    #[test]
     fn maps_a_sparse_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("img");
