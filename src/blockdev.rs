@@ -16,12 +16,15 @@ use thiserror::Error;
 /// Hidden environment variables that redirect the view, for tests.
 pub const ENV_SYSFS_ROOT: &str = "CLEM_IMAGE_SYSFS_ROOT";
 pub const ENV_MOUNTINFO: &str = "CLEM_IMAGE_MOUNTINFO";
+pub const ENV_SWAPS: &str = "CLEM_IMAGE_SWAPS";
 
 /// Where system facts are read from.
 #[derive(Debug, Clone)]
 pub struct SystemView {
     pub sys_root: PathBuf,
     pub mountinfo: PathBuf,
+    /// Active swap areas (`/proc/swaps`): a swap partition is in use but never mounted.
+    pub swaps: PathBuf,
 }
 
 impl Default for SystemView {
@@ -29,6 +32,7 @@ impl Default for SystemView {
         SystemView {
             sys_root: PathBuf::from("/sys"),
             mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            swaps: PathBuf::from("/proc/swaps"),
         }
     }
 }
@@ -42,6 +46,9 @@ impl SystemView {
         }
         if let Some(p) = std::env::var_os(ENV_MOUNTINFO) {
             v.mountinfo = p.into();
+        }
+        if let Some(p) = std::env::var_os(ENV_SWAPS) {
+            v.swaps = p.into();
         }
         v
     }
@@ -288,11 +295,22 @@ impl SystemView {
                 what: format!("{} ({})", m.mountpoint, m.source),
             });
         }
-        let mounted: Vec<String> = mounts
+        let mut mounted: Vec<String> = mounts
             .iter()
             .filter(|m| in_dev(m))
             .map(|m| format!("{} is mounted at {}", m.source, m.mountpoint))
             .collect();
+        // A missing swaps file (no swap support) means no swap in use.
+        let swaps = fs::read_to_string(&self.swaps).unwrap_or_default();
+        for line in swaps.lines().skip(1) {
+            let Some(dev_path) = line.split_whitespace().next() else {
+                continue;
+            };
+            let dev_path = unescape_octal(dev_path);
+            if self.source_in_dev(&dev_path, dev) {
+                mounted.push(format!("{dev_path} is an active swap area"));
+            }
+        }
         if !mounted.is_empty() {
             return Err(BlockDevError::Mounted {
                 path: dev.path.clone(),
@@ -464,6 +482,7 @@ pub(crate) mod tests {
         SystemView {
             sys_root: dir.join("sys"),
             mountinfo: dir.join("mountinfo"),
+            swaps: dir.join("swaps"),
         }
     }
 
@@ -498,6 +517,16 @@ pub(crate) mod tests {
             err.contains("/media/x y") && err.contains("in use"),
             "{err}"
         );
+
+        fs::write(
+            t.path().join("swaps"),
+            "Filename\tType\tSize\tUsed\tPriority\n/dev/sdz1 partition 1024 0 -2\n",
+        )
+        .unwrap();
+        let v = view(t.path(), ROOT_ONLY);
+        let err = v.check(&d, 1, true).unwrap_err().to_string();
+        assert!(err.contains("/dev/sdz1 is an active swap area"), "{err}");
+        fs::remove_file(t.path().join("swaps")).unwrap();
 
         let sys = "22 1 240:1 / / rw - ext4 /dev/sdz1 rw\n";
         let v = view(t.path(), sys);
