@@ -4,9 +4,12 @@
 //! table, partition windows) → [`fs`] (FAT, ext4) → [`flavour`] and [`plan`] (what goes
 //! where for a node) → [`build`] (image out) → [`verify`].
 
+pub mod blockdev;
+pub mod bmap;
 pub mod build;
 pub mod cluster;
 pub mod disk;
+pub mod flash;
 pub mod flavour;
 pub mod fs;
 pub mod inspect;

@@ -1,0 +1,766 @@
+//! Block maps in bmaptool's XML format (version 2.0 written; 1.x–2.x read).
+//!
+//! A block map lists the blocks of an image that hold data; everything else is "don't care"
+//! and need not be written to the card. Each range carries a SHA-256 of its bytes so a flash
+//! can check both the image it reads and the card it wrote.
+//!
+//! The XML is small and fixed in shape, so it is read by a minimal tokenizer here rather than
+//! pulling in an XML crate; anything outside that shape is rejected with the reason.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256, Sha512};
+use thiserror::Error;
+
+/// The block size we write; bmaptool uses the file system's, which is 4096 in practice.
+pub const BLOCK_SIZE: u64 = 4096;
+
+#[derive(Debug, Error)]
+pub enum BmapError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("not a valid bmap file: {0}")]
+    Invalid(String),
+    #[error("bmap format version {0} is not supported (this tool reads 1.x and 2.x)")]
+    Version(String),
+    #[error("bmap checksum type '{0}' is not supported (sha256 and sha512 are)")]
+    ChecksumType(String),
+    #[error("the bmap file is corrupt: its BmapFileChecksum is {stored} but its contents hash to {computed}")]
+    FileChecksum { stored: String, computed: String },
+    #[error("{path}: {source}")]
+    InFile {
+        path: PathBuf,
+        source: Box<BmapError>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumType {
+    Sha256,
+    Sha512,
+}
+
+impl ChecksumType {
+    fn name(self) -> &'static str {
+        match self {
+            ChecksumType::Sha256 => "sha256",
+            ChecksumType::Sha512 => "sha512",
+        }
+    }
+    fn hex_len(self) -> usize {
+        match self {
+            ChecksumType::Sha256 => 64,
+            ChecksumType::Sha512 => 128,
+        }
+    }
+}
+
+/// A running hash of whichever type a bmap uses.
+#[derive(Clone)]
+pub enum Hasher {
+    Sha256(Sha256),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    pub fn new(kind: ChecksumType) -> Hasher {
+        match kind {
+            ChecksumType::Sha256 => Hasher::Sha256(Sha256::new()),
+            ChecksumType::Sha512 => Hasher::Sha512(Sha512::new()),
+        }
+    }
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+    pub fn finish_hex(self) -> String {
+        match self {
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// Blocks `first..=last`, with the lower-case hex checksum of their bytes (the last block of
+/// the image counts only up to the image size), if the bmap has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BmapRange {
+    pub first: u64,
+    pub last: u64,
+    pub checksum: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bmap {
+    pub image_size: u64,
+    pub block_size: u64,
+    pub blocks_count: u64,
+    pub mapped_blocks: u64,
+    pub checksum_type: ChecksumType,
+    /// Sorted, non-overlapping, inside the image.
+    pub ranges: Vec<BmapRange>,
+}
+
+impl Bmap {
+    /// Byte span `[start, end)` of a range, clipped to the image size.
+    pub fn byte_span(&self, r: &BmapRange) -> (u64, u64) {
+        let start = r.first * self.block_size;
+        let end = ((r.last + 1) * self.block_size).min(self.image_size);
+        (start, end)
+    }
+
+    /// Bytes that a flash with this map writes.
+    pub fn mapped_bytes(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|r| {
+                let (s, e) = self.byte_span(r);
+                e - s
+            })
+            .sum()
+    }
+
+    /// Maps the data of a sparse file (SEEK_DATA/SEEK_HOLE) and hashes each range.
+    ///
+    /// On a file system without hole tracking the whole file is one range, which is still a
+    /// correct (if unhelpful) map.
+    pub fn from_sparse_file(path: &Path) -> Result<Bmap, BmapError> {
+        let io_err = |source| BmapError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let size = file.metadata().map_err(io_err)?.len();
+        let bs = BLOCK_SIZE;
+        let blocks_count = size.div_ceil(bs);
+        let mut spans: Vec<(u64, u64)> = Vec::new(); // block ranges, inclusive
+        let mut pos = 0u64;
+        while pos < size {
+            let data = match seek(&file, pos, libc::SEEK_DATA) {
+                Ok(d) => d,
+                // ENXIO: no data at or after pos.
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+                Err(e) => return Err(io_err(e)),
+            };
+            let hole = match seek(&file, data, libc::SEEK_HOLE) {
+                Ok(h) => h.min(size),
+                Err(e) => return Err(io_err(e)),
+            };
+            if hole <= data {
+                break;
+            }
+            let first = data / bs;
+            let last = (hole.div_ceil(bs) - 1).min(blocks_count - 1);
+            match spans.last_mut() {
+                // Holes smaller than a block can leave neighbouring spans touching.
+                Some(prev) if prev.1 + 1 >= first => prev.1 = prev.1.max(last),
+                _ => spans.push((first, last)),
+            }
+            pos = hole;
+        }
+        let mut bmap = Bmap {
+            image_size: size,
+            block_size: bs,
+            blocks_count,
+            mapped_blocks: spans.iter().map(|(f, l)| l - f + 1).sum(),
+            checksum_type: ChecksumType::Sha256,
+            ranges: Vec::with_capacity(spans.len()),
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        for (first, last) in spans {
+            let mut r = BmapRange {
+                first,
+                last,
+                checksum: None,
+            };
+            let (start, end) = bmap.byte_span(&r);
+            let mut h = Hasher::new(bmap.checksum_type);
+            let mut off = start;
+            while off < end {
+                let n = (end - off).min(buf.len() as u64) as usize;
+                read_exact_at(&file, &mut buf[..n], off).map_err(io_err)?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            r.checksum = Some(h.finish_hex());
+            bmap.ranges.push(r);
+        }
+        Ok(bmap)
+    }
+
+    /// Writes the map as bmaptool's format 2.0, including the BmapFileChecksum (the hash of
+    /// the file as written with that field's value replaced by ASCII zeros).
+    pub fn write_xml<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        let kind = self.checksum_type;
+        let zeros = "0".repeat(kind.hex_len());
+        let mut s = String::new();
+        // Writing to a String cannot fail; `let _` keeps clippy quiet about the Result.
+        let _ = write!(
+            s,
+            "<?xml version=\"1.0\" ?>\n\
+             <!-- Block map written by clem-image: the blocks of the image that hold data.\n     \
+             Blocks not listed need not be written to the card. -->\n\
+             <bmap version=\"2.0\">\n    \
+             <ImageSize> {} </ImageSize>\n    \
+             <BlockSize> {} </BlockSize>\n    \
+             <BlocksCount> {} </BlocksCount>\n    \
+             <MappedBlocksCount> {} </MappedBlocksCount>\n    \
+             <ChecksumType> {} </ChecksumType>\n    \
+             <BmapFileChecksum> {} </BmapFileChecksum>\n    \
+             <BlockMap>\n",
+            self.image_size,
+            self.block_size,
+            self.blocks_count,
+            self.mapped_blocks,
+            kind.name(),
+            zeros
+        );
+        for r in &self.ranges {
+            let attr = match &r.checksum {
+                Some(c) => format!(" chksum=\"{c}\""),
+                None => String::new(),
+            };
+            if r.first == r.last {
+                let _ = writeln!(s, "        <Range{attr}> {} </Range>", r.first);
+            } else {
+                let _ = writeln!(s, "        <Range{attr}> {}-{} </Range>", r.first, r.last);
+            }
+        }
+        s.push_str("    </BlockMap>\n</bmap>\n");
+        let mut h = Hasher::new(kind);
+        h.update(s.as_bytes());
+        let sum = h.finish_hex();
+        // The zeros appear once: no other field is a run of that many zeros in this template.
+        let s = s.replacen(&zeros, &sum, 1);
+        w.write_all(s.as_bytes())
+    }
+
+    /// Reads a bmap file and checks it (see [`Bmap::parse`]); errors name the file.
+    pub fn load(path: &Path) -> Result<Bmap, BmapError> {
+        let file = File::open(path).map_err(|source| BmapError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Bmap::parse(file).map_err(|e| match e {
+            BmapError::Io { source, .. } => BmapError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            other => BmapError::InFile {
+                path: path.to_owned(),
+                source: Box::new(other),
+            },
+        })
+    }
+
+    /// Parses bmaptool's XML (format 1.x without checksums, 1.4/2.x with sha256/sha512).
+    /// The file's own checksum is verified when present. Format 1.3 (SHA-1) is refused.
+    pub fn parse<R: Read>(mut r: R) -> Result<Bmap, BmapError> {
+        let mut raw = Vec::new();
+        r.read_to_end(&mut raw).map_err(|source| BmapError::Io {
+            path: PathBuf::from("<bmap>"),
+            source,
+        })?;
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| BmapError::Invalid("the file is not UTF-8 text".into()))?;
+        let doc = xml::parse(text).map_err(BmapError::Invalid)?;
+        if doc.name != "bmap" {
+            return Err(BmapError::Invalid(format!(
+                "the root element is <{}>, expected <bmap>",
+                doc.name
+            )));
+        }
+        let version = doc
+            .attr("version")
+            .ok_or_else(|| BmapError::Invalid("<bmap> has no version attribute".into()))?
+            .to_string();
+        let (major, minor) = parse_version(&version).ok_or(BmapError::Version(version.clone()))?;
+        if major > 2 || major == 0 {
+            return Err(BmapError::Version(version));
+        }
+        let has_type = major == 2 || (major == 1 && minor == 4);
+        if major == 1 && minor == 3 {
+            return Err(BmapError::ChecksumType("sha1 (format 1.3)".into()));
+        }
+        let num = |name: &str| -> Result<u64, BmapError> {
+            let el = doc
+                .child(name)
+                .ok_or_else(|| BmapError::Invalid(format!("<{name}> is missing")))?;
+            el.text.trim().parse::<u64>().map_err(|_| {
+                BmapError::Invalid(format!("<{name}> is not a number: '{}'", el.text.trim()))
+            })
+        };
+        let image_size = num("ImageSize")?;
+        let block_size = num("BlockSize")?;
+        let blocks_count = num("BlocksCount")?;
+        let mapped_blocks = num("MappedBlocksCount")?;
+        if block_size == 0 || block_size % 512 != 0 {
+            return Err(BmapError::Invalid(format!(
+                "block size {block_size} is not a positive multiple of 512"
+            )));
+        }
+        if image_size.div_ceil(block_size) != blocks_count {
+            return Err(BmapError::Invalid(format!(
+                "BlocksCount {blocks_count} does not fit ImageSize {image_size} with {block_size}-byte blocks"
+            )));
+        }
+        let checksum_type = if has_type {
+            let t = doc
+                .child("ChecksumType")
+                .ok_or_else(|| BmapError::Invalid("<ChecksumType> is missing".into()))?
+                .text
+                .trim()
+                .to_ascii_lowercase();
+            match t.as_str() {
+                "sha256" => ChecksumType::Sha256,
+                "sha512" => ChecksumType::Sha512,
+                _ => return Err(BmapError::ChecksumType(t)),
+            }
+        } else {
+            ChecksumType::Sha256
+        };
+        if has_type {
+            if let Some(el) = doc.child("BmapFileChecksum") {
+                verify_file_checksum(&raw, el, checksum_type)?;
+            }
+        }
+        let map = doc
+            .child("BlockMap")
+            .ok_or_else(|| BmapError::Invalid("<BlockMap> is missing".into()))?;
+        let mut ranges: Vec<BmapRange> = Vec::new();
+        let mut counted = 0u64;
+        for el in map.children.iter().filter(|c| c.name == "Range") {
+            let t = el.text.trim();
+            let bad = || BmapError::Invalid(format!("bad range '{t}'"));
+            let (first, last) = match t.split_once('-') {
+                Some((a, b)) => (
+                    a.trim().parse::<u64>().map_err(|_| bad())?,
+                    b.trim().parse::<u64>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let v = t.parse::<u64>().map_err(|_| bad())?;
+                    (v, v)
+                }
+            };
+            if first > last || last >= blocks_count {
+                return Err(BmapError::Invalid(format!(
+                    "range '{t}' is empty or beyond the image's {blocks_count} blocks"
+                )));
+            }
+            if let Some(prev) = ranges.last() {
+                if first <= prev.last {
+                    return Err(BmapError::Invalid(format!(
+                        "range '{t}' overlaps or precedes the range before it"
+                    )));
+                }
+            }
+            let checksum = if has_type { el.attr("chksum") } else { None };
+            let checksum = match checksum {
+                Some(c) => {
+                    let c = c.trim().to_ascii_lowercase();
+                    if c.len() != checksum_type.hex_len()
+                        || !c.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        return Err(BmapError::Invalid(format!(
+                            "range '{t}' has a malformed checksum '{c}'"
+                        )));
+                    }
+                    Some(c)
+                }
+                None => None,
+            };
+            counted += last - first + 1;
+            ranges.push(BmapRange {
+                first,
+                last,
+                checksum,
+            });
+        }
+        if counted != mapped_blocks {
+            return Err(BmapError::Invalid(format!(
+                "MappedBlocksCount says {mapped_blocks} but the ranges cover {counted} blocks"
+            )));
+        }
+        Ok(Bmap {
+            image_size,
+            block_size,
+            blocks_count,
+            mapped_blocks,
+            checksum_type,
+            ranges,
+        })
+    }
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.trim().split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The stored value is replaced by zeros in the raw bytes and the whole file hashed, as
+/// bmaptool does.
+fn verify_file_checksum(
+    raw: &[u8],
+    el: &xml::Element,
+    kind: ChecksumType,
+) -> Result<(), BmapError> {
+    let stored = el.text.trim().to_ascii_lowercase();
+    let (start, end) = el.text_span;
+    let off = raw[start..end]
+        .windows(stored.len().max(1))
+        .position(|w| w.eq_ignore_ascii_case(stored.as_bytes()))
+        .map(|p| start + p)
+        .ok_or_else(|| BmapError::Invalid("<BmapFileChecksum> is empty".into()))?;
+    if stored.len() != kind.hex_len() {
+        return Err(BmapError::Invalid(format!(
+            "<BmapFileChecksum> '{stored}' is not a {} checksum",
+            kind.name()
+        )));
+    }
+    let mut copy = raw.to_vec();
+    copy[off..off + stored.len()].fill(b'0');
+    let mut h = Hasher::new(kind);
+    h.update(&copy);
+    let computed = h.finish_hex();
+    if computed != stored {
+        return Err(BmapError::FileChecksum { stored, computed });
+    }
+    Ok(())
+}
+
+fn seek(file: &File, off: u64, whence: libc::c_int) -> io::Result<u64> {
+    // SAFETY: lseek on a valid, owned descriptor; no memory is passed.
+    let r = unsafe { libc::lseek64(file.as_raw_fd(), off as libc::off64_t, whence) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, off)
+}
+
+/// Just enough XML for bmap files: elements, attributes, text, comments, declarations.
+mod xml {
+    #[derive(Debug, Default)]
+    pub struct Element {
+        pub name: String,
+        pub attrs: Vec<(String, String)>,
+        pub children: Vec<Element>,
+        /// Concatenated direct text content, entities decoded.
+        pub text: String,
+        /// Byte span of the direct text in the source (first to last text byte).
+        pub text_span: (usize, usize),
+    }
+
+    impl Element {
+        pub fn attr(&self, name: &str) -> Option<&str> {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        pub fn child(&self, name: &str) -> Option<&Element> {
+            self.children.iter().find(|c| c.name == name)
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Element, String> {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut stack: Vec<Element> = Vec::new();
+        let mut root: Option<Element> = None;
+        let line = |i: usize| s[..i].bytes().filter(|&c| c == b'\n').count() + 1;
+        while i < b.len() {
+            if b[i] == b'<' {
+                if s[i..].starts_with("<!--") {
+                    let end = s[i..]
+                        .find("-->")
+                        .ok_or_else(|| format!("line {}: unterminated comment", line(i)))?;
+                    i += end + 3;
+                } else if s[i..].starts_with("<?") || s[i..].starts_with("<!") {
+                    let end = s[i..]
+                        .find('>')
+                        .ok_or_else(|| format!("line {}: unterminated declaration", line(i)))?;
+                    i += end + 1;
+                } else if s[i..].starts_with("</") {
+                    let end = s[i..]
+                        .find('>')
+                        .ok_or_else(|| format!("line {}: unterminated end tag", line(i)))?;
+                    let name = s[i + 2..i + end].trim();
+                    let el = stack.pop().ok_or_else(|| {
+                        format!("line {}: </{name}> without a start tag", line(i))
+                    })?;
+                    if el.name != name {
+                        return Err(format!("line {}: </{name}> closes <{}>", line(i), el.name));
+                    }
+                    i += end + 1;
+                    close(el, &mut stack, &mut root)?;
+                } else {
+                    let (el, self_closing, next) =
+                        start_tag(s, i).map_err(|e| format!("line {}: {e}", line(i)))?;
+                    i = next;
+                    if root.is_some() {
+                        return Err(format!("line {}: content after the root element", line(i)));
+                    }
+                    if self_closing {
+                        close(el, &mut stack, &mut root)?;
+                    } else {
+                        stack.push(el);
+                    }
+                }
+            } else {
+                let end = s[i..].find('<').map(|e| i + e).unwrap_or(b.len());
+                let raw = &s[i..end];
+                match stack.last_mut() {
+                    Some(el) => {
+                        if !raw.trim().is_empty() {
+                            let lead = raw.len() - raw.trim_start().len();
+                            let tail = raw.len() - raw.trim_end().len();
+                            if el.text.is_empty() {
+                                el.text_span = (i + lead, end - tail);
+                            } else {
+                                el.text_span.1 = end - tail;
+                            }
+                            el.text.push_str(&unescape(raw)?);
+                        }
+                    }
+                    None if raw.trim().is_empty() => {}
+                    None => return Err(format!("line {}: text outside the root element", line(i))),
+                }
+                i = end;
+            }
+        }
+        if let Some(el) = stack.last() {
+            return Err(format!("<{}> is not closed", el.name));
+        }
+        root.ok_or_else(|| "no root element".to_string())
+    }
+
+    fn close(el: Element, stack: &mut [Element], root: &mut Option<Element>) -> Result<(), String> {
+        match stack.last_mut() {
+            Some(parent) => parent.children.push(el),
+            None => *root = Some(el),
+        }
+        Ok(())
+    }
+
+    /// Parses `<name a="v" ...>` starting at `i`; returns the element, whether it is
+    /// self-closing, and the index after `>`.
+    fn start_tag(s: &str, mut i: usize) -> Result<(Element, bool, usize), String> {
+        let b = s.as_bytes();
+        i += 1;
+        let name_start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' && b[i] != b'/' {
+            i += 1;
+        }
+        let mut el = Element {
+            name: s[name_start..i].to_string(),
+            ..Default::default()
+        };
+        if el.name.is_empty() {
+            return Err("empty tag name".into());
+        }
+        loop {
+            while i < b.len() && b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            match b.get(i) {
+                None => return Err(format!("<{}> is not terminated", el.name)),
+                Some(b'>') => return Ok((el, false, i + 1)),
+                Some(b'/') if b.get(i + 1) == Some(&b'>') => return Ok((el, true, i + 2)),
+                Some(_) => {
+                    let k0 = i;
+                    while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() && b[i] != b'>'
+                    {
+                        i += 1;
+                    }
+                    let key = s[k0..i].to_string();
+                    while i < b.len() && b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                    if b.get(i) != Some(&b'=') {
+                        return Err(format!("attribute '{key}' of <{}> has no value", el.name));
+                    }
+                    i += 1;
+                    while i < b.len() && b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                    let q = *b.get(i).ok_or("unterminated attribute")?;
+                    if q != b'"' && q != b'\'' {
+                        return Err(format!("attribute '{key}' of <{}> is not quoted", el.name));
+                    }
+                    let v0 = i + 1;
+                    let v1 = s[v0..]
+                        .find(q as char)
+                        .map(|e| v0 + e)
+                        .ok_or_else(|| format!("attribute '{key}' is not terminated"))?;
+                    el.attrs.push((key, unescape(&s[v0..v1])?));
+                    i = v1 + 1;
+                }
+            }
+        }
+    }
+
+    fn unescape(s: &str) -> Result<String, String> {
+        if !s.contains('&') {
+            return Ok(s.to_string());
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(p) = rest.find('&') {
+            out.push_str(&rest[..p]);
+            let end = rest[p..].find(';').ok_or("unterminated entity")? + p;
+            let ent = &rest[p + 1..end];
+            let c = match ent {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                _ => {
+                    let code = if let Some(h) = ent.strip_prefix("#x") {
+                        u32::from_str_radix(h, 16).ok()
+                    } else if let Some(d) = ent.strip_prefix('#') {
+                        d.parse().ok()
+                    } else {
+                        None
+                    };
+                    code.and_then(char::from_u32)
+                        .ok_or_else(|| format!("unknown entity '&{ent};'"))?
+                }
+            };
+            out.push(c);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    fn sample() -> Bmap {
+        Bmap {
+            image_size: 10 * 4096 + 100,
+            block_size: 4096,
+            blocks_count: 11,
+            mapped_blocks: 4,
+            checksum_type: ChecksumType::Sha256,
+            ranges: vec![
+                BmapRange {
+                    first: 0,
+                    last: 2,
+                    checksum: Some("a".repeat(64)),
+                },
+                BmapRange {
+                    first: 10,
+                    last: 10,
+                    checksum: Some("b".repeat(64)),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn written_xml_parses_back_and_carries_its_checksum() {
+        let mut out = Vec::new();
+        sample().write_xml(&mut out).unwrap();
+        let back = Bmap::parse(&out[..]).unwrap();
+        assert_eq!(back, sample());
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("<Range chksum=\"") && text.contains("> 10 </Range>"));
+        // One flipped digit in a range must trip the file checksum.
+        let bad = text.replacen("> 0-2 <", "> 0-3 <", 1);
+        let err = Bmap::parse(bad.as_bytes()).unwrap_err();
+        assert!(matches!(err, BmapError::FileChecksum { .. }), "{err}");
+    }
+
+    #[test]
+    fn rejects_malformed_maps() {
+        let cases = [
+            ("<bmap version=\"3.0\"></bmap>", "version"),
+            (
+                "<bmap version=\"2.0\"><ImageSize>x</ImageSize></bmap>",
+                "ImageSize",
+            ),
+            ("<bmap version=\"2.0\">", "not closed"),
+            ("not xml", "outside"),
+        ];
+        for (text, want) in cases {
+            let err = Bmap::parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        // Overlapping ranges.
+        let mut b = sample();
+        b.ranges[1].first = 2;
+        b.ranges[1].last = 2;
+        let mut out = Vec::new();
+        b.write_xml(&mut out).unwrap();
+        let err = Bmap::parse(&out[..]).unwrap_err().to_string();
+        assert!(err.contains("overlaps"), "{err}");
+    }
+
+    #[test]
+    fn reads_old_formats_without_checksums() {
+        let v12 = "<?xml version=\"1.0\" ?>\n<bmap version=\"1.2\">\n\
+                   <ImageSize> 8192 </ImageSize><BlockSize> 4096 </BlockSize>\n\
+                   <BlocksCount> 2 </BlocksCount><MappedBlocksCount> 1 </MappedBlocksCount>\n\
+                   <BlockMap><Range sha1=\"ab\"> 1 </Range></BlockMap></bmap>\n";
+        let b = Bmap::parse(v12.as_bytes()).unwrap();
+        assert_eq!(
+            b.ranges,
+            vec![BmapRange {
+                first: 1,
+                last: 1,
+                checksum: None
+            }]
+        );
+        let v13 = v12.replace("1.2", "1.3");
+        let err = Bmap::parse(v13.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("sha1"), "{err}");
+    }
+
+    #[test]
+    fn maps_a_sparse_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img");
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(64 << 20).unwrap();
+        f.write_all_at(&[1u8; 5000], 8 << 20).unwrap();
+        f.write_all_at(&[2u8; 10], (64 << 20) - 10).unwrap();
+        f.sync_all().unwrap();
+        let b = Bmap::from_sparse_file(&path).unwrap();
+        assert_eq!(b.image_size, 64 << 20);
+        assert_eq!(b.blocks_count, (64 << 20) / 4096);
+        // Only the written areas are mapped (file systems may round to their own block).
+        assert!(b.mapped_blocks >= 3 && b.mapped_blocks < 64, "{b:?}");
+        let (s, e) = b.byte_span(&b.ranges[0]);
+        assert!(s <= 8 << 20 && e >= (8 << 20) + 5000);
+        let mut data = vec![0u8; (e - s) as usize];
+        f.read_exact_at(&mut data, s).unwrap();
+        let mut h = Hasher::new(ChecksumType::Sha256);
+        h.update(&data);
+        assert_eq!(
+            b.ranges[0].checksum.as_deref(),
+            Some(h.finish_hex().as_str())
+        );
+    }
+}

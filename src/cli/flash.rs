@@ -1,0 +1,207 @@
+//! `clem-image flash`: the command-line edge of `clem_image::flash`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{bail, Context};
+
+use clem_image::blockdev::{human_bytes, target_kind, SystemView, TargetKind};
+use clem_image::bmap::Bmap;
+use clem_image::flash::{self, FlashError, FlashJob, ENV_CORRUPT_AFTER_WRITE};
+
+/// Write an image to an SD card (or a file), then read it back and check it.
+#[derive(Debug, clap::Args)]
+pub struct FlashArgs {
+    /// `IMAGE DEVICE`, or just `DEVICE` with --node. IMAGE is a raw `.img` or an `.img.xz`
+    /// (streamed, never unpacked to disk); DEVICE is a whole-disk block device or a file.
+    #[arg(value_name = "IMAGE DEVICE", num_args = 1..=2, required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Flash a node's image from the build output: OUT/NODE.img (and OUT/NODE.img.bmap if present).
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Build output directory used with --node.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+    /// Block map (bmaptool format): write only the ranges it lists.
+    #[arg(long, value_name = "FILE")]
+    pub bmap: Option<PathBuf>,
+    /// Ignore a bmap found next to a --node image.
+    #[arg(long, conflicts_with = "bmap")]
+    pub no_bmap: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow a device that does not look removable (mounted, system and too-small devices are
+    /// still refused).
+    #[arg(long)]
+    pub force: bool,
+    /// Skip reading the card back after writing.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+impl FlashArgs {
+    /// (image, device, bmap file) after applying --node.
+    fn resolve(&self) -> anyhow::Result<(PathBuf, PathBuf, Option<PathBuf>)> {
+        match (&self.node, self.paths.as_slice()) {
+            (Some(node), [device]) => {
+                if node.is_empty() || node.contains('/') || node.starts_with('.') {
+                    bail!("--node {node:?}: not a node name");
+                }
+                let image = self.out.join(format!("{node}.img"));
+                if !image.exists() {
+                    bail!(
+                        "{}: no image for node {node} (run the build first, or check --out)",
+                        image.display()
+                    );
+                }
+                let side = self.out.join(format!("{node}.img.bmap"));
+                let bmap = match &self.bmap {
+                    Some(b) => Some(b.clone()),
+                    None if !self.no_bmap && side.exists() => Some(side),
+                    None => None,
+                };
+                Ok((image, device.clone(), bmap))
+            }
+            (Some(_), _) => bail!("with --node give only the DEVICE"),
+            (None, [image, device]) => Ok((image.clone(), device.clone(), self.bmap.clone())),
+            (None, _) => bail!("give IMAGE and DEVICE (or --node NODE DEVICE)"),
+        }
+    }
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+fn catch_sigint() {
+    let handler: extern "C" fn(libc::c_int) = on_sigint;
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+    }
+}
+
+pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
+    let (image, device, bmap_path) = args.resolve()?;
+    let bmap = match &bmap_path {
+        Some(p) => Some(Bmap::load(p)?),
+        None => None,
+    };
+    let size = match &bmap {
+        Some(b) => b.image_size,
+        None => flash::image_size(&image)?,
+    };
+    let is_file = match target_kind(&device)? {
+        TargetKind::RegularFile => {
+            refuse_same_file(&image, &device)?;
+            true
+        }
+        TargetKind::BlockDevice { major, minor } => {
+            let view = SystemView::from_env();
+            let info = view.inspect(&device, major, minor)?;
+            view.check(&info, size, args.force)?;
+            eprintln!("Target: {}", info.describe());
+            eprintln!(
+                "Image:  {} ({}{})",
+                image.display(),
+                human_bytes(size),
+                match &bmap {
+                    Some(b) => format!(", {} mapped", human_bytes(b.mapped_bytes())),
+                    None => String::new(),
+                }
+            );
+            if !args.yes {
+                confirm(&device)?;
+            }
+            false
+        }
+    };
+
+    let corrupt_after_write = match std::env::var(ENV_CORRUPT_AFTER_WRITE) {
+        Ok(v) => Some(
+            v.parse::<u64>()
+                .with_context(|| format!("{ENV_CORRUPT_AFTER_WRITE}={v}: not an offset"))?,
+        ),
+        Err(_) => None,
+    };
+    let job = FlashJob {
+        image: image.clone(),
+        bmap,
+        target: device.clone(),
+        target_is_file: is_file,
+        verify: !args.no_verify,
+        progress: std::io::stderr().is_terminal(),
+        corrupt_after_write,
+    };
+    catch_sigint();
+    match flash::flash(&job, &INTERRUPTED) {
+        Ok(r) => {
+            let secs = |d: std::time::Duration| d.as_secs_f64();
+            eprintln!(
+                "Wrote {} to {} in {:.1} s{}{}",
+                human_bytes(r.bytes_written),
+                device.display(),
+                secs(r.write_time),
+                if r.direct_io { "" } else { " (cached I/O)" },
+                if r.verified {
+                    format!("; verified in {:.1} s", secs(r.verify_time))
+                } else {
+                    "; NOT verified (--no-verify)".to_string()
+                }
+            );
+            if let Some(h) = r.image_sha256 {
+                eprintln!("Image SHA-256: {h}");
+            }
+            Ok(0)
+        }
+        Err(e @ (FlashError::Interrupted { .. } | FlashError::VerifyInterrupted { .. })) => {
+            eprintln!("clem-image: {e}");
+            Ok(130)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writing an image onto itself would destroy it half way.
+fn refuse_same_file(image: &Path, device: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(image), std::fs::metadata(device)) {
+        if a.dev() == b.dev() && a.ino() == b.ino() {
+            bail!(
+                "{}: the target is the image itself ({})",
+                device.display(),
+                image.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn confirm(device: &Path) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "{}: refusing to overwrite without confirmation: stdin is not a terminal (pass --yes to confirm)",
+            device.display()
+        );
+    }
+    eprint!(
+        "Everything on {} will be overwritten. Type 'yes' to continue: ",
+        device.display()
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    if line.trim() != "yes" {
+        bail!("{}: not confirmed; nothing was written", device.display());
+    }
+    Ok(())
+}
