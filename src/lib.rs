@@ -4,5 +4,6 @@
 //! table, partition windows) → [`fs`] (FAT, ext4) → [`flavour`] and [`plan`] (what goes
 //! where for a node) → [`build`] (image out) → [`verify`].
 
+pub mod fs;
 pub mod io;
 pub mod source;

@@ -1,0 +1,3 @@
+//! File-system drivers that work on a partition window, without mounting.
+
+pub mod ext4;
