@@ -473,7 +473,9 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             let t = co + 8 * n.limit;
             put32(buf, t, 0);
             let c = crc32c(ctx.seed, &buf[..co + 8 * n.entries.len()]);
+            // Covers the tail too, with dt_checksum counted as zero.
             let c = crc32c(c, &buf[t..t + 4]);
+            let c = crc32c(c, &[0u8; 4]);
             put32(buf, t + 4, c);
         }
         Ok(())

@@ -50,6 +50,8 @@ pub struct Ext4Writer<D: Read + Write + Seek> {
     sb: Superblock,
     /// Groups changed by the current operation (checksums refreshed on commit).
     touched: BTreeSet<u32>,
+    /// Whether any operation committed (an untouched file system is not rewritten).
+    changed: bool,
 }
 
 fn split_path(path: &str) -> Result<Vec<&[u8]>, Ext4Error> {
@@ -77,6 +79,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             disk: Disk::new(dev, sb.bs, sb.blocks_count),
             sb,
             touched: BTreeSet::new(),
+            changed: false,
         };
         w.verify_descs()?;
         Ok(w)
@@ -96,6 +99,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         match r {
             Ok(v) => {
                 self.disk.commit();
+                self.changed = true;
                 Ok(v)
             }
             Err(e) => {
@@ -408,6 +412,9 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
 
     /// Writes all metadata, free counts and checksums; returns the device.
     pub fn finish(mut self) -> Result<D, Ext4Error> {
+        if !self.changed {
+            return Ok(self.disk.dev);
+        }
         let mut fb = 0u64;
         let mut fi = 0u32;
         for g in 0..self.sb.groups {

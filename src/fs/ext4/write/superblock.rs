@@ -177,7 +177,7 @@ impl Superblock {
         } else {
             32
         };
-        if desc_size < 32 || desc_size > 1024 || !desc_size.is_power_of_two() {
+        if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
             return Err(Ext4Error::Corrupt(format!("descriptor size {desc_size}")));
         }
         let hi = |off| {
