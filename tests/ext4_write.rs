@@ -99,7 +99,7 @@ fn must(cmd: &mut Command) {
 }
 
 fn mkfs(img: &Path, size_mb: u64, bs: u32, features: &str, populate: Option<&Path>) {
-    mkfs_g(img, size_mb, bs, features, populate, None)
+    mkfs_g(img, size_mb, bs, features, populate, None, None)
 }
 
 fn mkfs_g(
@@ -109,6 +109,7 @@ fn mkfs_g(
     features: &str,
     populate: Option<&Path>,
     blocks_per_group: Option<u32>,
+    inodes: Option<u32>,
 ) {
     File::create(img).unwrap().set_len(size_mb << 20).unwrap();
     let mut c = Command::new("mke2fs");
@@ -130,6 +131,9 @@ fn mkfs_g(
     }
     if let Some(g) = blocks_per_group {
         c.args(["-g", &g.to_string()]);
+    }
+    if let Some(n) = inodes {
+        c.args(["-N", &n.to_string()]);
     }
     c.arg(img);
     must(&mut c);
@@ -407,6 +411,8 @@ fn matrix_case(cfg: Cfg, seed: u64) {
         pre.push(name);
     }
     let img = tmp.path().join("fs.img");
+    // Few enough inodes per group that the writes spill into INODE_UNINIT groups.
+    let inodes = (cfg.bs == 4096).then_some(6144);
     mkfs_g(
         &img,
         96,
@@ -414,6 +420,7 @@ fn matrix_case(cfg: Cfg, seed: u64) {
         cfg.features,
         Some(&src),
         Some(cfg.blocks_per_group),
+        inodes,
     );
     if cfg.features.contains("metadata_csum_seed") {
         // With the seed stored, checksums must not follow the (changed) uuid.
@@ -507,6 +514,13 @@ fn matrix_case(cfg: Cfg, seed: u64) {
 
     w.finish().unwrap();
     verify(&img, &nodes, &gone, tmp.path());
+
+    let uninit_after = uninit_counts(&img);
+    assert!(
+        uninit_after.0 < uninit_before.0 && uninit_after.1 < uninit_before.1,
+        "expected allocations in BLOCK_UNINIT and INODE_UNINIT groups: \
+         {uninit_before:?} -> {uninit_after:?}"
+    );
 
     let st = run(Command::new("debugfs")
         .args(["-R", "stat /frag/big"])
