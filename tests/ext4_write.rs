@@ -815,3 +815,62 @@ fn deterministic_bytes() {
     assert!(fs::read(&a).unwrap() == fs::read(&b).unwrap());
     fsck_clean(&a);
 }
+
+/// Fills a two-level htree (no large_dir) until the index is full: the writer must
+/// refuse the next insert cleanly and leave a consistent, unchanged file system.
+#[test]
+fn full_htree_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    let long = |i: usize| format!("{i:0>255}");
+    for i in 0..100 {
+        fs::write(src.join("d").join(long(i)), b"").unwrap();
+    }
+    let img = tmp.path().join("fs.img");
+    mkfs_g(
+        &img,
+        48,
+        1024,
+        "metadata_csum,64bit",
+        Some(&src),
+        None,
+        Some(50_000),
+    );
+    let out = run(Command::new("e2fsck").arg("-fyD").arg(&img));
+    assert!(out.status.code().unwrap_or(8) <= 1);
+    let meta = Meta {
+        mode: 0o777,
+        uid: 0,
+        gid: 0,
+        mtime: 1_700_000_000,
+    };
+    let mut w = open_rw(&img);
+    let mut i = 100;
+    let err = loop {
+        match w.symlink(&format!("/d/{}", long(i)), "t", meta) {
+            Ok(()) => i += 1,
+            Err(e) => break e,
+        }
+        assert!(i < 60_000, "index never filled up");
+    };
+    assert!(matches!(err, Ext4Error::DirIndexFull(_)), "{err}");
+    w.finish().unwrap();
+    fsck_clean(&img);
+    let before = fs::read(&img).unwrap();
+    let mut w = open_rw(&img);
+    let e = w
+        .symlink(&format!("/d/{}", long(i)), "t", meta)
+        .unwrap_err();
+    assert!(matches!(e, Ext4Error::DirIndexFull(_)), "{e}");
+    w.finish().unwrap();
+    assert!(fs::read(&img).unwrap() == before);
+    let st = run(Command::new("debugfs").args(["-R", "htree /d"]).arg(&img));
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        st.contains("Indirect levels: 1"),
+        "{}",
+        &st[..st.len().min(500)]
+    );
+    eprintln!("htree full after {i} entries");
+}

@@ -167,3 +167,53 @@ pub(crate) fn dx_hash(name: &[u8], version: u8, seed: &[u32; 4]) -> Option<u32> 
         hash
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// s_hash_seed as stored for uuid 0b8a6a1e-1f2d-4c3b-8e7f-6a5b4c3d2e1f.
+    const SEED: [u32; 4] = [0x1e6a_8a0b, 0x3b4c_2d1f, 0x5b6a_7f8e, 0x1f2e_3d4c];
+
+    /// Expected values from e2fsprogs: `debugfs -R "dx_hash -h V -s UUID NAME"`.
+    #[test]
+    fn matches_e2fsprogs() {
+        let x40 = "x".repeat(40);
+        let u = format!("{}xyz", "ü".repeat(20));
+        let cases: &[(&str, u8, u32)] = &[
+            ("a", LEGACY, 0xe74b_53e2),
+            ("a", HALF_MD4, 0x4a84_6d62),
+            ("a", TEA, 0xf6f3_93ee),
+            ("hello", LEGACY, 0x3225_2546),
+            ("hello", HALF_MD4, 0x3928_94ee),
+            ("hello", TEA, 0xd580_47d4),
+            ("file_with_a_longish_name_1", HALF_MD4, 0xedd7_2cea),
+            ("file_with_a_longish_name_1", TEA, 0x8e53_e534),
+            (&x40, LEGACY, 0x382d_277e),
+            (&x40, HALF_MD4, 0x471f_ea24),
+            (&x40, TEA, 0x5089_fea6),
+            ("é", LEGACY, 0x1108_3c86),
+            ("é", HALF_MD4, 0x0638_c604),
+            ("é", TEA, 0x7398_6688),
+            ("é", LEGACY_UNSIGNED, 0x878c_a486),
+            ("é", HALF_MD4_UNSIGNED, 0xbca7_49c6),
+            ("é", TEA_UNSIGNED, 0x25bf_2f28),
+            (&u, LEGACY, 0xb8e1_3f9e),
+            (&u, HALF_MD4, 0xd191_2e64),
+            (&u, TEA, 0x6df1_f2c2),
+            (&u, LEGACY_UNSIGNED, 0x4260_a0e2),
+            (&u, HALF_MD4_UNSIGNED, 0x448f_920c),
+            (&u, TEA_UNSIGNED, 0xf384_ae3a),
+        ];
+        for &(name, v, want) in cases {
+            assert_eq!(
+                dx_hash(name.as_bytes(), v, &SEED),
+                Some(want),
+                "{name} v{v}"
+            );
+        }
+        // An all-zero seed falls back to the MD4 initial values.
+        assert_eq!(dx_hash(b"a", HALF_MD4, &[0; 4]), Some(0xd5fa_7d7a));
+        assert_eq!(dx_hash(b"a", 6, &SEED), None);
+    }
+}

@@ -247,6 +247,11 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let bs = self.sb.bs;
         self.txn(|w| {
             let mut inode = w.prepare_target(path, FT_REG)?;
+            if len >= 1 << 31 && !w.sb.large_file {
+                return Err(Ext4Error::Unsupported(format!(
+                    "{path}: 2 GiB or larger without the large_file feature"
+                )));
+            }
             let nblocks = len.div_ceil(bs);
             if nblocks > u64::from(u32::MAX) {
                 return Err(Ext4Error::NoSpace(format!("{path}: file too large")));

@@ -72,6 +72,7 @@ const RO_COMPAT: &[(u32, &str)] = &[
 ];
 const RO_OK: u32 = 0x1 | 0x2 | 0x8 | 0x10 | 0x20 | 0x40 | 0x400;
 const RO_SPARSE_SUPER: u32 = 0x1;
+const RO_LARGE_FILE: u32 = 0x2;
 const RO_GDT_CSUM: u32 = 0x10;
 const RO_METADATA_CSUM: u32 = 0x400;
 const COMPAT_DIR_INDEX: u32 = 0x20;
@@ -110,6 +111,9 @@ pub(crate) struct Superblock {
     pub extra_isize: u16,
     pub reserved_gdt: u64,
     pub sparse_super: bool,
+    pub is64: bool,
+    /// `large_file`: regular files may be 2 GiB or larger.
+    pub large_file: bool,
 }
 
 fn names(bits: u32, table: &[(u32, &str)]) -> String {
@@ -171,6 +175,15 @@ impl Superblock {
             return Err(Ext4Error::Unsupported(format!("block size 2^{}", log + 10)));
         }
         let bs = 1024u64 << log;
+        if get32(&raw, 0x1C) != log {
+            return Err(Ext4Error::Unsupported(
+                "cluster size differs from block size".into(),
+            ));
+        }
+        if bs > 32768 {
+            // A 64 KiB directory rec_len does not fit 16 bits without special encoding.
+            return Err(Ext4Error::Unsupported(format!("block size {bs}")));
+        }
         let is64 = incompat & INCOMPAT_64BIT != 0;
         let desc_size = if is64 {
             usize::from(get16(&raw, 0xFE))
@@ -267,6 +280,8 @@ impl Superblock {
             extra_isize,
             reserved_gdt: u64::from(get16(&raw, 0xCE)),
             sparse_super: ro & RO_SPARSE_SUPER != 0,
+            is64,
+            large_file: ro & RO_LARGE_FILE != 0,
             raw,
         };
         if sb.csum == Csum::Meta && get32(&sb.raw, 0x3FC) != sb.checksum() {
@@ -324,7 +339,7 @@ impl Superblock {
     /// Sets the free counters, refreshes the checksum, returns the bytes to write.
     pub(crate) fn finalize(&mut self, free_blocks: u64, free_inodes: u32) -> &[u8] {
         put32(&mut self.raw, 0xC, free_blocks as u32);
-        if self.desc_size >= 64 {
+        if self.is64 {
             put32(&mut self.raw, 0x158, (free_blocks >> 32) as u32);
         }
         put32(&mut self.raw, 0x10, free_inodes);
