@@ -874,3 +874,72 @@ fn full_htree_is_refused() {
     );
     eprintln!("htree full after {i} entries");
 }
+
+/// The writer works on a partition window and never touches bytes outside it.
+#[test]
+fn writes_through_a_partition_window() {
+    use clem_image::io::Window;
+    let tmp = tempfile::tempdir().unwrap();
+    let part = tmp.path().join("part.img");
+    mkfs(&part, 16, 4096, "metadata_csum,64bit", None);
+    let fs_bytes = fs::read(&part).unwrap();
+    let mut disk = vec![0xAAu8; 1 << 20];
+    disk.extend_from_slice(&fs_bytes);
+    disk.extend_from_slice(&vec![0xBBu8; 1 << 20]);
+    let disk_path = tmp.path().join("disk.img");
+    fs::write(&disk_path, &disk).unwrap();
+
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk_path)
+        .unwrap();
+    let win = Window::new(f, 1 << 20, fs_bytes.len() as u64);
+    let mut w = Ext4Writer::open(win).unwrap();
+    let meta = Meta {
+        mode: 0o600,
+        uid: 1000,
+        gid: 1000,
+        mtime: 1_700_000_000,
+    };
+    w.mkdir_p(
+        "/home/pi/.ssh",
+        Meta {
+            mode: 0o700,
+            ..meta
+        },
+    )
+    .unwrap();
+    w.write_file(
+        "/home/pi/.ssh/authorized_keys",
+        &mut Gen::new(5, 400),
+        400,
+        meta,
+    )
+    .unwrap();
+    w.finish().unwrap().into_inner().flush().unwrap();
+
+    let after = fs::read(&disk_path).unwrap();
+    assert!(after[..1 << 20].iter().all(|&b| b == 0xAA));
+    assert!(after[(1 << 20) + fs_bytes.len()..]
+        .iter()
+        .all(|&b| b == 0xBB));
+    fs::write(&part, &after[1 << 20..(1 << 20) + fs_bytes.len()]).unwrap();
+    let mut nodes = BTreeMap::new();
+    let dm = Meta {
+        mode: 0o700,
+        ..meta
+    };
+    nodes.insert("home".to_string(), Node::Dir { meta: dm });
+    nodes.insert("home/pi".to_string(), Node::Dir { meta: dm });
+    nodes.insert("home/pi/.ssh".to_string(), Node::Dir { meta: dm });
+    nodes.insert(
+        "home/pi/.ssh/authorized_keys".to_string(),
+        Node::File {
+            seed: 5,
+            len: 400,
+            meta,
+        },
+    );
+    verify(&part, &nodes, &[], tmp.path());
+}

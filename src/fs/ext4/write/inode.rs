@@ -65,6 +65,12 @@ impl Inode {
     pub(crate) fn i_block_mut(&mut self) -> &mut [u8] {
         &mut self.raw[0x28..0x64]
     }
+    /// i_blocks (512-byte units) less the xattr block, if any.
+    pub(crate) fn data_sectors(&self, bs: u64) -> u64 {
+        let sectors = u64::from(get32(&self.raw, 0x1C)) | (u64::from(get16(&self.raw, 0x74)) << 32);
+        let acl = if self.file_acl() != 0 { bs / 512 } else { 0 };
+        sectors.saturating_sub(acl)
+    }
     /// Sets i_blocks from a count of file-system blocks (plus the xattr block, if any).
     pub(crate) fn set_fs_blocks(&mut self, fs_blocks: u64, bs: u64) {
         let total = fs_blocks + u64::from(self.file_acl() != 0);
