@@ -280,7 +280,10 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             for x in i..j {
                 set_bit(bm, x as usize);
             }
-            d.free_blocks -= (j - i) as u32;
+            d.free_blocks = d
+                .free_blocks
+                .checked_sub((j - i) as u32)
+                .ok_or_else(|| corrupt(format!("group {g} free block count too low")))?;
             self.put_gd(g, &d)?;
             return Ok((self.sb.group_first_block(g) + i, j - i));
         }
@@ -365,7 +368,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             if is_dir {
                 d.used_dirs += 1;
             }
-            if self.uninit_flags_valid() && idx >= ipg - d.itable_unused {
+            if self.uninit_flags_valid() && idx >= ipg.saturating_sub(d.itable_unused) {
                 d.itable_unused = ipg - idx - 1;
             }
             self.put_gd(g, &d)?;

@@ -8,6 +8,21 @@
 //! freshly allocated blocks after every allocation of the operation succeeded.
 //! [`Ext4Writer::finish`] writes the metadata, checksums and free counts.
 //! Nothing depends on the clock or randomness: same inputs, same bytes.
+//!
+//! Understood: 1–32 KiB blocks, extents (trees of any depth, rebuilt minimal on
+//! change), flex_bg, 32- and 64-byte group descriptors (64bit), `uninit_bg`
+//! (CRC16) and `metadata_csum` (CRC32C, incl. `metadata_csum_seed`), BLOCK_UNINIT /
+//! INODE_UNINIT groups and `itable_unused`, linear and hashed (htree) directories
+//! with legacy/half-MD4/TEA hashes, signed or unsigned, up to `large_dir` depth.
+//! A journal, if any, is left alone (the file system must be clean).
+//!
+//! Refused at [`Ext4Writer::open`], by name: needs_recovery, meta_bg, bigalloc,
+//! inline_data, encrypt, casefold, verity, quota, project, mmp, ea_inode,
+//! journal_dev, sparse_super2, snapshots and any unknown feature bit; file systems
+//! without `extent` or `filetype`; an unclean or erroring state. Paths are
+//! resolved without following symlinks. Allocation is first fit: inodes in the
+//! parent's group (then onwards), blocks from the start of the inode's group,
+//! contiguous runs where the free space allows.
 
 mod cache;
 mod csum;

@@ -223,6 +223,10 @@ impl Superblock {
                 "inode count does not match groups".into(),
             ));
         }
+        let first_ino = get32(&raw, 0x54);
+        if first_ino < 3 || first_ino > inodes_per_group {
+            return Err(Ext4Error::Corrupt(format!("first inode {first_ino}")));
+        }
         let csum = if ro & RO_METADATA_CSUM != 0 {
             Csum::Meta
         } else if ro & RO_GDT_CSUM != 0 {
@@ -267,7 +271,7 @@ impl Superblock {
             inodes_per_group,
             inodes_count,
             inode_size,
-            first_ino: get32(&raw, 0x54),
+            first_ino,
             desc_size,
             groups: groups as u32,
             csum,
