@@ -2,7 +2,7 @@
 //! symlinks in an unmounted, clean ext4 file system, without root or mount.
 //!
 //! Design: metadata blocks are changed only in a copy-on-write cache
-//! ([`cache`]); each public operation is a transaction that either commits to
+//! (the `cache` module); each public operation is a transaction that either commits to
 //! that cache or is rolled back entirely (so a failed operation, e.g. "no
 //! space", leaves the device untouched). File data is streamed straight into
 //! freshly allocated blocks after every allocation of the operation succeeded.
