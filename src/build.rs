@@ -10,12 +10,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tempfile::NamedTempFile;
 use thiserror::Error;
 
+use crate::bmap::Bmap;
+use crate::cluster::config::{Cluster, DockerExposure};
+use crate::cluster::tls::{ClusterCa, TlsError};
+use crate::flavour::NodeInputs;
 use crate::flavour::{self, Flavour, PlanError};
+use crate::fs::ext4::write::{Ext4Error, Ext4Writer, Meta};
 use crate::fs::fat::{Fat, FatError};
 use crate::fs::FsKind;
 use crate::io::sparse::{copy_sparse, write_sparse};
 use crate::node::NodeName;
-use crate::plan::NodePlan;
+use crate::plan::{FileOp, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
 use crate::source::{split_io_error, Source, SourceError};
 use crate::sshkey::PublicKey;
@@ -46,13 +51,21 @@ pub enum BuildError {
         partition: u32,
         fs: FsKind,
     },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{path}: partition {partition}: ext4: {source}")]
+    Ext4 {
+        path: PathBuf,
+        partition: u32,
+        source: Ext4Error,
+    },
     #[error("verification of node {node} failed: {source}")]
     Verify { node: NodeName, source: VerifyError },
 }
 
 pub struct BuildOptions {
     pub image: PathBuf,
-    pub nodes: Vec<NodeName>,
+    pub cluster: Cluster,
     pub keys: Vec<PublicKey>,
     pub out: PathBuf,
     pub epoch: u64,
@@ -96,21 +109,43 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         info.flavour.as_str()
     ));
 
-    // 3. Plans first, so a node that cannot be planned fails before any image is written.
+    // 3. The cluster's TLS material (made once, then reused from the cluster directory).
+    let ca = match opts.cluster.docker {
+        DockerExposure::Tls => {
+            let ca = ClusterCa::open_or_create(&opts.cluster.dir, log)?;
+            let client = ca.operator_client()?;
+            log(format!("operator client certificate: {}", client.display()));
+            Some(ca)
+        }
+        _ => None,
+    };
+
+    // 4. Plans first, so a node that cannot be planned fails before any image is written.
     let plans = opts
+        .cluster
         .nodes
         .iter()
         .map(|node| {
-            flavour::plan_node(&info, node, &opts.keys, opts.epoch).map_err(|source| {
-                BuildError::Plan {
-                    node: node.clone(),
-                    source,
-                }
+            let inputs = NodeInputs {
+                cluster: &opts.cluster,
+                node,
+                keys: &opts.keys,
+                ca: ca.as_ref(),
+                epoch: opts.epoch,
+            };
+            flavour::plan_node(&info, base.path(), &inputs).map_err(|source| BuildError::Plan {
+                node: node.name.clone(),
+                source,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for plan in &plans {
+        for note in &plan.notes {
+            log(format!("note: {}: {note}", plan.node));
+        }
+    }
 
-    // 4. Per node: copy, patch, verify, hash, rename.
+    // 5. Per node: copy, patch, verify, hash, rename.
     let mut nodes = Vec::new();
     for plan in &plans {
         nodes.push(build_node(opts, &info, base.as_file(), plan)?);
@@ -177,6 +212,15 @@ fn build_node(
     })?;
 
     // Sidecars first (to temp names), the image last: a complete set or no image at all.
+    let bmap = Bmap::from_sparse_file(tmp.path()).map_err(|e| BuildError::Io {
+        path: tmp.path().to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let bmap_path = opts.out.join(format!("{name}.bmap"));
+    let bmap_tmp = opts.out.join(format!(".{name}.bmap.tmp"));
+    let mut xml = Vec::new();
+    bmap.write_xml(&mut xml).map_err(io_err(&bmap_tmp))?;
+    fs::write(&bmap_tmp, xml).map_err(io_err(&bmap_tmp))?;
     let sums_path = opts.out.join(format!("{name}.sha256"));
     let manifest_path = opts.out.join(format!("{}.manifest.json", plan.node));
     let sums_tmp = opts.out.join(format!(".{name}.sha256.tmp"));
@@ -195,6 +239,7 @@ fn build_node(
         source: e.error,
     })?;
     fs::rename(&sums_tmp, &sums_path).map_err(io_err(&sums_path))?;
+    fs::rename(&bmap_tmp, &bmap_path).map_err(io_err(&bmap_path))?;
     fs::rename(&manifest_tmp, &manifest_path).map_err(io_err(&manifest_path))?;
     Ok(NodeOutput {
         node: plan.node.clone(),
@@ -225,9 +270,21 @@ pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Resu
                 };
                 let fat = Fat::open(win, epoch).map_err(fat_err)?;
                 for op in ops {
-                    fat.write(&op.path, &op.contents).map_err(fat_err)?;
+                    fat.write(&op.path, op.data()).map_err(fat_err)?;
                 }
                 fat.unmount().map_err(fat_err)?;
+            }
+            FsKind::Ext4 => {
+                let ext_err = |source| BuildError::Ext4 {
+                    path: path.to_owned(),
+                    partition: number,
+                    source,
+                };
+                let mut w = Ext4Writer::open(win).map_err(ext_err)?;
+                for op in ops {
+                    apply_ext4(&mut w, op).map_err(ext_err)?;
+                }
+                w.finish().map_err(ext_err)?;
             }
             fs => {
                 return Err(BuildError::Unsupported {
@@ -239,4 +296,36 @@ pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Resu
         }
     }
     Ok(())
+}
+
+fn apply_ext4<D: std::io::Read + std::io::Write + std::io::Seek>(
+    w: &mut Ext4Writer<D>,
+    op: &FileOp,
+) -> Result<(), Ext4Error> {
+    let meta = Meta {
+        mode: op.mode,
+        uid: op.uid,
+        gid: op.gid,
+        // ext4 times are 32-bit here; the epoch is validated to fit when read.
+        mtime: u32::try_from(op.mtime).unwrap_or(u32::MAX),
+    };
+    // Parents the plan does not name are created root-owned 0755, as a package would.
+    if let Some((parent, _)) = op.path.rsplit_once('/') {
+        if !parent.is_empty() {
+            w.mkdir_p(
+                parent,
+                Meta {
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    ..meta
+                },
+            )?;
+        }
+    }
+    match &op.kind {
+        OpKind::Dir => w.mkdir_p(&op.path, meta),
+        OpKind::File { data } => w.write_file(&op.path, &mut &data[..], data.len() as u64, meta),
+        OpKind::Symlink { target } => w.symlink(&op.path, target, meta),
+    }
 }

@@ -2,9 +2,24 @@
 //! touching an image, so what goes where is testable on its own.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::fs::FsKind;
 use crate::node::NodeName;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum OpKind {
+    /// Create or replace a regular file.
+    File {
+        #[serde(skip)]
+        data: Vec<u8>,
+    },
+    /// Create a directory (and its parents, with the same owner and mode).
+    Dir,
+    /// Create or replace a symbolic link.
+    Symlink { target: String },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileOp {
@@ -13,8 +28,8 @@ pub struct FileOp {
     pub fs: FsKind,
     /// Absolute path inside that partition's file system.
     pub path: String,
-    #[serde(skip)]
-    pub contents: Vec<u8>,
+    #[serde(flatten)]
+    pub kind: OpKind,
     /// Permission bits; FAT ignores them.
     pub mode: u16,
     pub uid: u32,
@@ -22,13 +37,31 @@ pub struct FileOp {
     pub mtime: u64,
 }
 
+/// Owner and permissions of a file in an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    pub const fn root(mode: u16) -> Owner {
+        Owner {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+}
+
 impl FileOp {
-    pub fn fat(partition: u32, path: &str, contents: Vec<u8>, mtime: u64) -> FileOp {
+    pub fn fat(partition: u32, path: &str, data: Vec<u8>, mtime: u64) -> FileOp {
         FileOp {
             partition,
             fs: FsKind::Vfat,
             path: path.to_string(),
-            contents,
+            kind: OpKind::File { data },
             mode: 0o644,
             uid: 0,
             gid: 0,
@@ -36,9 +69,29 @@ impl FileOp {
         }
     }
 
+    pub fn ext4(partition: u32, path: &str, kind: OpKind, owner: Owner, mtime: u64) -> FileOp {
+        FileOp {
+            partition,
+            fs: FsKind::Ext4,
+            path: path.to_string(),
+            kind,
+            mode: owner.mode,
+            uid: owner.uid,
+            gid: owner.gid,
+            mtime,
+        }
+    }
+
+    /// The file's bytes (empty for directories and links).
+    pub fn data(&self) -> &[u8] {
+        match &self.kind {
+            OpKind::File { data } => data,
+            _ => &[],
+        }
+    }
+
     pub fn sha256(&self) -> String {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(&self.contents))
+        hex::encode(Sha256::digest(self.data()))
     }
 }
 
@@ -46,6 +99,9 @@ impl FileOp {
 pub struct NodePlan {
     pub node: NodeName,
     pub ops: Vec<FileOp>,
+    /// Things the user should know about this node's image (printed by build).
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl NodePlan {
@@ -53,6 +109,7 @@ impl NodePlan {
         NodePlan {
             node,
             ops: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

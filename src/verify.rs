@@ -15,7 +15,7 @@ use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::fat::Fat;
 use crate::fs::FsKind;
 use crate::io::sparse::data_ranges;
-use crate::plan::NodePlan;
+use crate::plan::{NodePlan, OpKind};
 use crate::probe::{self, ProbeError};
 
 #[derive(Debug, Error)]
@@ -76,6 +76,7 @@ impl Manifest {
             injected: plan
                 .ops
                 .iter()
+                .filter(|op| matches!(op.kind, OpKind::File { .. }))
                 .map(|op| Injected {
                     partition: op.partition,
                     fs: match op.fs {
@@ -85,7 +86,7 @@ impl Manifest {
                     }
                     .into(),
                     path: op.path.clone(),
-                    size: op.contents.len() as u64,
+                    size: op.data().len() as u64,
                     sha256: op.sha256(),
                 })
                 .collect(),

@@ -64,50 +64,30 @@ fn build_and_check(sample: &str) {
         );
         let parts = sfdisk_parts(&img);
 
-        // p1: FAT, patched: fsck clean, seed holds this node's hostname and both keys.
+        // Snappy keeps per-node state on `writable` (p4): system-boot and the A/B system
+        // partitions must come out byte-identical, and every partition must fsck clean.
         let p1 = tmp.path().join(format!("{node}-p1"));
         extract(&img, &parts[0], &p1);
         let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
         assert!(ok, "{node}: fsck.vfat -n: {text}");
-        let at = format!("{}@@{}", img.display(), parts[0].start);
-        let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
-        assert!(ok, "mtype user-data: {user_data}");
-        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
-        assert!(
-            user_data.contains(&format!("hostname: \"{node}\"")),
-            "{user_data}"
-        );
-        for k in &keys {
-            assert!(
-                user_data.contains(k.trim()),
-                "{node}: key missing: {user_data}"
+        std::fs::remove_file(&p1).unwrap();
+        for i in 0..3 {
+            assert_eq!(
+                sha256_range(&img, &parts[i]),
+                sha256_range(&raw, &in_parts[i]),
+                "{node}: partition {} is not byte-identical to the input's",
+                i + 1
             );
         }
-        let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
-        assert!(ok, "{meta}");
-        assert!(
-            meta.contains(&format!("local-hostname: \"{node}\"")),
-            "{meta}"
-        );
-        assert!(
-            meta.contains(&format!("instance-id: \"clem-{node}-")),
-            "{meta}"
-        );
-        std::fs::remove_file(&p1).unwrap();
-
-        // ext4 partitions: e2fsck clean; and untouched ones byte-identical to the input.
         for (i, part) in parts.iter().enumerate().skip(1) {
             let px = tmp.path().join(format!("{node}-p{}", i + 1));
             extract(&img, part, &px);
             let (ok, text) = tool("e2fsck", &["-fn", px.to_str().unwrap()]);
             assert!(ok, "{node} p{}: e2fsck -fn: {text}", i + 1);
+            if i == 3 {
+                check_writable(&px, &node, &keys);
+            }
             std::fs::remove_file(&px).unwrap();
-            assert_eq!(
-                sha256_range(&img, part),
-                sha256_range(&raw, &in_parts[i]),
-                "{node}: partition {} is not byte-identical to the input's",
-                i + 1
-            );
         }
 
         // Our own verify agrees.
@@ -121,6 +101,78 @@ fn build_and_check(sample: &str) {
         sha256_file(&out.join("rpi2.img"))
     );
     assert_sparse(&out.join("rpi1.img"));
+}
+
+/// What debugfs (not our reader) finds on a node's `writable` partition.
+fn check_writable(part: &Path, node: &str, keys: &[String]) {
+    let hostname = debugfs(part, "cat /system-data/etc/writable/hostname");
+    assert_eq!(hostname, format!("{node}\n"));
+
+    let ak = "/user-data/ubuntu/.ssh/authorized_keys";
+    let text = debugfs(part, &format!("cat {ak}"));
+    for k in keys {
+        assert!(
+            text.contains(k.trim()),
+            "{node}: key missing from {ak}: {text}"
+        );
+    }
+    // Owner from extrausers' passwd (ubuntu = 1000:1000), modes 0600 / 0700.
+    assert_eq!(
+        debugfs_stat(part, ak).map(|s| (s.0 & 0o7777, s.1, s.2)),
+        Some((0o600, 1000, 1000))
+    );
+    let ssh = debugfs_stat(part, "/user-data/ubuntu/.ssh").unwrap();
+    assert_eq!((ssh.0 & 0o7777, ssh.1, ssh.2), (0o700, 1000, 1000));
+
+    // cloud-init's seed where Snappy reads it, with this node's name and keys.
+    let seed = "/system-data/var/lib/cloud/seed/nocloud-net";
+    let user_data = debugfs(part, &format!("cat {seed}/user-data"));
+    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+    assert!(
+        user_data.contains(&format!("hostname: \"{node}\"")),
+        "{user_data}"
+    );
+    for k in keys {
+        assert!(user_data.contains(k.trim()), "{user_data}");
+    }
+    let meta = debugfs(part, &format!("cat {seed}/meta-data"));
+    assert!(
+        meta.contains(&format!("instance-id: \"clem-{node}-")),
+        "{meta}"
+    );
+
+    // The first-boot unit is enabled (absolute symlink, as snappy writes them), and the
+    // transition copy kept the units the system partition enables.
+    let wants = "/system-data/etc/systemd/system/multi-user.target.wants";
+    let listing = debugfs(part, &format!("ls {wants}"));
+    assert!(listing.contains("clem-firstboot.service"), "{listing}");
+    assert!(
+        listing.contains("ssh.service"),
+        "transition copy lost units: {listing}"
+    );
+    let unit = debugfs(
+        part,
+        "cat /system-data/etc/systemd/system/clem-firstboot.service",
+    );
+    assert!(
+        unit.contains("ExecStart=/bin/bash /writable/clem-image/firstboot"),
+        "{unit}"
+    );
+
+    // Secrets: the TLS key and node.env are 0600 root; nothing under /clem-image is
+    // readable by others except the public certificates and the script.
+    for (path, mode) in [
+        ("/clem-image/tls/server-key.pem", 0o600),
+        ("/clem-image/node.env", 0o600),
+        ("/clem-image/tls/server-cert.pem", 0o644),
+        ("/clem-image/firstboot", 0o755),
+        ("/clem-image", 0o700),
+    ] {
+        let st = debugfs_stat(part, path).unwrap_or_else(|| panic!("{node}: {path} missing"));
+        assert_eq!((st.0 & 0o7777, st.1, st.2), (mode, 0, 0), "{node}: {path}");
+    }
+    let key = debugfs(part, "cat /clem-image/tls/server-key.pem");
+    assert!(key.contains("PRIVATE KEY"), "{key}");
 }
 
 fn assert_sparse(img: &Path) {
@@ -195,9 +247,9 @@ fn keys_default_to_home_ssh_pub_files() {
     assert!(o.status.success(), "{}", stderr(&o));
     let img = out.join("rpi2.img");
     let parts = sfdisk_parts(&img);
-    let at = format!("{}@@{}", img.display(), parts[0].start);
-    let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
-    assert!(ok, "{user_data}");
+    let p4 = tmp.path().join("p4");
+    extract(&img, &parts[3], &p4);
+    let text = debugfs(&p4, "cat /user-data/ubuntu/.ssh/authorized_keys");
     let key = std::fs::read_to_string(public).unwrap();
-    assert!(user_data.contains(key.trim()), "{user_data}");
+    assert!(text.contains(key.trim()), "{text}");
 }

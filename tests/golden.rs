@@ -11,6 +11,17 @@ fn rpi1_inspect_matches_the_golden_manifest() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let key = fixture("keys/test_ed25519.pub");
+    // TLS material is an input: use the committed test cluster (copied: builds may add to it).
+    let cluster = tmp.path().join("cluster");
+    let (ok, text) = tool(
+        "cp",
+        &[
+            "-a",
+            fixture("cluster").to_str().unwrap(),
+            cluster.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{text}");
     let o = clem(
         &[
             "build",
@@ -18,6 +29,8 @@ fn rpi1_inspect_matches_the_golden_manifest() {
             "rpi1",
             "--ssh-key",
             key.to_str().unwrap(),
+            "--cluster-dir",
+            cluster.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
         ],

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use clem_image::build::{build, BuildOptions};
+use clem_image::cluster::config::{Cluster, DockerExposure, Overrides};
 use clem_image::fs::time::build_epoch;
 use clem_image::node::parse_nodes;
 use clem_image::sshkey;
@@ -18,28 +19,52 @@ pub struct BuildArgs {
     /// Upstream image, raw (.img) or xz-compressed (.img.xz) [default: the bundled sample]
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
-    /// Nodes to build: `rpi1..rpi4`, `rpi1,rpi3`, or the flag repeated
-    #[arg(long = "node", value_name = "NODES", required = true)]
+    /// Nodes to build: `rpi1..rpi4`, `rpi1,rpi3`, or the flag repeated [default: the
+    /// config's [[node]] list]
+    #[arg(long = "node", value_name = "NODES")]
     pub nodes: Vec<String>,
-    /// SSH public key file to authorize (repeatable) [default: ~/.ssh/*.pub]
+    /// Cluster config (TOML); see `clem-image init`
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// SSH public key file to authorize (repeatable) [default: the config's, else ~/.ssh/*.pub]
     #[arg(long = "ssh-key", value_name = "FILE")]
     pub ssh_keys: Vec<PathBuf>,
+    /// How docker listens on the network; overrides the config
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub docker: Option<DockerExposure>,
+    /// Where the cluster CA and certificates live [default: the config's directory, else
+    /// ./clem-cluster]
+    #[arg(long, value_name = "DIR")]
+    pub cluster_dir: Option<PathBuf>,
     /// Output directory
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
-    let nodes = parse_nodes(&args.nodes)?;
+    let nodes = if args.nodes.is_empty() {
+        Vec::new()
+    } else {
+        parse_nodes(&args.nodes)?
+    };
+    let cluster = Cluster::load(
+        args.config.as_deref(),
+        Overrides {
+            nodes,
+            docker: args.docker,
+            ssh_key_files: args.ssh_keys.clone(),
+            dir: args.cluster_dir.clone(),
+        },
+    )?;
     let image = args
         .image
         .clone()
         .unwrap_or_else(|| PathBuf::from(SAMPLE_IMAGE));
     let mut keys = Vec::new();
-    for path in &args.ssh_keys {
+    for path in &cluster.ssh_key_files {
         keys.extend(sshkey::read_keys(path)?);
     }
-    if args.ssh_keys.is_empty() {
+    if cluster.ssh_key_files.is_empty() {
         keys = sshkey::default_keys(&mut |w| eprintln!("warning: {w}"));
         if keys.is_empty() {
             eprintln!(
@@ -48,10 +73,17 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
             );
         }
     }
+    if cluster.docker == DockerExposure::InsecureTcp {
+        eprintln!(
+            "WARNING: --docker insecure-tcp: every node's docker API will listen on plain TCP \
+             port 2375 without authentication. Anyone who can reach a node gets root on it. \
+             Use this only on an isolated network; the default (tls) is safe."
+        );
+    }
     let epoch = build_epoch().map_err(anyhow::Error::msg)?;
     let opts = BuildOptions {
-        image: image.clone(),
-        nodes,
+        image,
+        cluster,
         keys,
         out: args.out.clone(),
         epoch,

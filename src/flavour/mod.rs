@@ -1,15 +1,45 @@
 //! Image families and where each keeps what a node owns. This is the only place that knows.
+//!
+//! - Snappy Core 15.04: node state on `writable` (`system-data/…`, `user-data/…`); the
+//!   A/B system partitions are replaced whole on update and are never touched.
+//! - Raspberry Pi OS and Ubuntu for Pi: one ext4 root; cloud-init's seed on the FAT boot
+//!   partition.
 
+mod rootfs;
 mod seed;
+mod snappy;
+
+use std::path::Path;
 
 use serde::Serialize;
+use thiserror::Error;
 
-use crate::node::NodeName;
+use crate::cluster::config::{Cluster, NodeSpec};
+use crate::cluster::firstboot::{self, FirstBootError};
+use crate::cluster::tls::ClusterCa;
+use crate::fs::ext4::read::Ext4ReadError;
+use crate::overlay::TemplateError;
 use crate::plan::NodePlan;
-use crate::probe::ImageInfo;
+use crate::probe::{ImageInfo, ProbeError};
 use crate::sshkey::PublicKey;
 
-pub use seed::PlanError;
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error("the image has no FAT boot partition to hold the cloud-init seed")]
+    NoBootFat,
+    #[error("the image has no {0} partition")]
+    NoPartition(&'static str),
+    #[error("cannot tell which image family this is (no /etc/os-release on any ext4 partition); refusing to guess where files go")]
+    UnknownFlavour,
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    FirstBoot(#[from] FirstBootError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("reading the image: {0}")]
+    Read(#[from] Ext4ReadError),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,14 +85,31 @@ impl Flavour {
     }
 }
 
-/// What the build writes into this image for `node`.
+/// Everything a node's plan is made from.
+pub struct NodeInputs<'a> {
+    pub cluster: &'a Cluster,
+    pub node: &'a NodeSpec,
+    pub keys: &'a [PublicKey],
+    pub ca: Option<&'a ClusterCa>,
+    pub epoch: u64,
+}
+
+/// What the build writes into this image for one node. `image` is read (never written)
+/// for what the plan depends on: users, and directories a transition must copy.
 pub fn plan_node(
     info: &ImageInfo,
-    node: &NodeName,
-    keys: &[PublicKey],
-    epoch: u64,
+    image: &Path,
+    inp: &NodeInputs<'_>,
 ) -> Result<NodePlan, PlanError> {
-    let mut plan = NodePlan::new(node.clone());
-    seed::fat_seed(info, node, keys, epoch, &mut plan)?;
+    let mut plan = NodePlan::new(inp.node.name.clone());
+    let files = firstboot::node_files(inp.cluster, inp.ca, inp.node, info.flavour)?;
+    match info.flavour {
+        Flavour::SnappyCore15 => snappy::plan(info, image, inp, &files, &mut plan)?,
+        Flavour::RaspberryPiOs | Flavour::UbuntuPi => {
+            rootfs::plan(info, image, inp, &files, &mut plan)?;
+            seed::fat_seed(info, inp, &mut plan)?;
+        }
+        Flavour::Unknown => return Err(PlanError::UnknownFlavour),
+    }
     Ok(plan)
 }

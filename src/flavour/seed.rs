@@ -3,38 +3,26 @@
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
-use super::Flavour;
-use crate::node::NodeName;
-use crate::overlay::{self, TemplateError};
+use super::{Flavour, NodeInputs, PlanError};
+use crate::overlay;
 use crate::plan::{FileOp, NodePlan};
 use crate::probe::ImageInfo;
 use crate::sshkey::PublicKey;
 
-#[derive(Debug, Error)]
-pub enum PlanError {
-    #[error("the image has no FAT boot partition to hold the cloud-init seed")]
-    NoBootFat,
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-}
-
-pub(super) fn fat_seed(
-    info: &ImageInfo,
-    node: &NodeName,
-    keys: &[PublicKey],
-    epoch: u64,
-    plan: &mut NodePlan,
-) -> Result<(), PlanError> {
-    let boot = info.boot_fat().ok_or(PlanError::NoBootFat)?;
-    let key_lines: Vec<String> = keys.iter().map(PublicKey::line).collect();
+/// Rendered `(meta-data, user-data)` for a node.
+pub(super) fn render(
+    flavour: Flavour,
+    inp: &NodeInputs<'_>,
+) -> Result<(String, String), PlanError> {
+    let node = &inp.node.name;
+    let key_lines: Vec<String> = inp.keys.iter().map(PublicKey::line).collect();
     let mut vars = BTreeMap::new();
     vars.insert("hostname", overlay::yaml_str(node.as_str()));
     // Safe unquoted: a validated host name is only [a-z0-9.-].
     vars.insert("node", node.to_string());
     vars.insert("ssh_authorized_keys", overlay::yaml_list(&key_lines));
-    let user_data = match info.flavour {
+    let user_data = match flavour {
         Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,
         _ => overlay::SEED_USER_DATA.render(&vars)?,
     };
@@ -44,8 +32,30 @@ pub(super) fn fat_seed(
     let instance_id = format!("clem-{node}-{}", &hex::encode(digest)[..12]);
     vars.insert("instance_id", overlay::yaml_str(&instance_id));
     let meta_data = overlay::SEED_META_DATA.render(&vars)?;
+    Ok((meta_data, user_data))
+}
+
+/// The seed at the root of the FAT boot partition, where Raspberry Pi OS (trixie) and
+/// Ubuntu for Pi read it.
+pub(super) fn fat_seed(
+    info: &ImageInfo,
+    inp: &NodeInputs<'_>,
+    plan: &mut NodePlan,
+) -> Result<(), PlanError> {
+    let boot = info.boot_fat().ok_or(PlanError::NoBootFat)?;
+    let (meta_data, user_data) = render(info.flavour, inp)?;
     let n = boot.partition.number;
-    plan.push(FileOp::fat(n, "/meta-data", meta_data.into_bytes(), epoch));
-    plan.push(FileOp::fat(n, "/user-data", user_data.into_bytes(), epoch));
+    plan.push(FileOp::fat(
+        n,
+        "/meta-data",
+        meta_data.into_bytes(),
+        inp.epoch,
+    ));
+    plan.push(FileOp::fat(
+        n,
+        "/user-data",
+        user_data.into_bytes(),
+        inp.epoch,
+    ));
     Ok(())
 }

@@ -21,6 +21,8 @@ pub const SAMPLE_GPT: &str = "snappy-rpi2-sample-gpt.img.xz";
 pub fn clem(args: &[&str], home: &Path) -> Output {
     let out = Command::new(BIN)
         .args(args)
+        // The default cluster directory is ./clem-cluster: keep it inside the test's tree.
+        .current_dir(home)
         .env("HOME", home)
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
@@ -168,4 +170,38 @@ pub fn files_starting(dir: &Path, prefix: &str) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// Runs `debugfs -R REQUEST` on a partition file; returns its stdout.
+pub fn debugfs(part: &Path, request: &str) -> String {
+    let o = Command::new("debugfs")
+        .args(["-R", request])
+        .arg(part)
+        .output()
+        .expect("run debugfs");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// (mode, uid, gid, links) of `path` from `debugfs stat`.
+pub fn debugfs_stat(part: &Path, path: &str) -> Option<(u32, u32, u32, u32)> {
+    let text = debugfs(part, &format!("stat {path}"));
+    let field = |name: &str| -> Option<u32> {
+        let at = text.find(name)? + name.len();
+        let rest = text[at..].trim_start();
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        let v = &rest[..end];
+        if name == "Mode:" {
+            u32::from_str_radix(v, 8).ok()
+        } else {
+            v.parse().ok()
+        }
+    };
+    Some((
+        field("Mode:")?,
+        field("User:")?,
+        field("Group:")?,
+        field("Links:")?,
+    ))
 }

@@ -1,3 +1,4 @@
-//! ext4: reading through `ext4-view` (`read`); in-place writing lives in `write`.
+//! ext4: reading through `ext4-view` (`read`); in-place writing (`write`).
 
 pub mod read;
+pub mod write;

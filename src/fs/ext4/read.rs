@@ -72,8 +72,13 @@ impl Ext4Reader {
 
     /// Every entry under `/`, depth first, sorted by name; files with SHA-256.
     pub fn list(&self) -> Result<Vec<Entry>, Ext4ReadError> {
+        self.list_under("/")
+    }
+
+    /// Every entry below directory `dir` (not `dir` itself), depth first, sorted by name.
+    pub fn list_under(&self, dir: &str) -> Result<Vec<Entry>, Ext4ReadError> {
         let mut out = Vec::new();
-        self.walk("/", &mut out)?;
+        self.walk(dir, &mut out)?;
         Ok(out)
     }
 

@@ -1,0 +1,639 @@
+//! Directories: linear blocks and hashed (dir_index/htree) trees.
+
+use std::io::{Read, Seek, Write};
+
+use super::csum::crc32c;
+use super::error::{corrupt, Ext4Error};
+use super::extent::{map_block, push_extent, Extent};
+use super::hash::dx_hash;
+use super::inode::{Inode, INDEX_FL, INLINE_DATA_FL};
+use super::le::{get16, get32, put16, put32};
+use super::superblock::Csum;
+use super::Ext4Writer;
+
+pub(crate) const FT_REG: u8 = 1;
+pub(crate) const FT_DIR: u8 = 2;
+pub(crate) const FT_SYMLINK: u8 = 7;
+
+/// A directory being read or changed within one operation.
+pub(crate) struct DirCtx {
+    pub inode: Inode,
+    exts: Vec<Extent>,
+    nodes: Vec<u64>,
+    nblocks: u32,
+    grown: bool,
+    seed: u32,
+}
+
+/// Where a name was found.
+pub(crate) struct Found {
+    pub ino: u32,
+    pub ft: u8,
+    pblk: u64,
+}
+
+struct Ent {
+    off: usize,
+    ino: u32,
+    rec_len: usize,
+    name_len: usize,
+    ft: u8,
+}
+
+fn rec_size(name_len: usize) -> usize {
+    (8 + name_len + 3) & !3
+}
+
+fn parse_block(buf: &[u8], end: usize) -> Result<Vec<Ent>, Ext4Error> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < end {
+        if off + 8 > end {
+            return Err(corrupt("directory entry crosses block end"));
+        }
+        let rec_len = usize::from(get16(buf, off + 4));
+        let name_len = usize::from(buf[off + 6]);
+        if rec_len < 8 || rec_len % 4 != 0 || off + rec_len > end || 8 + name_len > rec_len {
+            return Err(corrupt(format!("bad directory entry at offset {off}")));
+        }
+        out.push(Ent {
+            off,
+            ino: get32(buf, off),
+            rec_len,
+            name_len,
+            ft: buf[off + 7],
+        });
+        off += rec_len;
+    }
+    Ok(out)
+}
+
+fn name_of<'a>(buf: &'a [u8], e: &Ent) -> &'a [u8] {
+    &buf[e.off + 8..e.off + 8 + e.name_len]
+}
+
+fn put_entry(buf: &mut [u8], off: usize, rec_len: usize, name: &[u8], ino: u32, ft: u8) {
+    put32(buf, off, ino);
+    put16(buf, off + 4, rec_len as u16);
+    buf[off + 6] = name.len() as u8;
+    buf[off + 7] = ft;
+    buf[off + 8..off + 8 + name.len()].copy_from_slice(name);
+    let pad_end = off + rec_size(name.len());
+    buf[off + 8 + name.len()..pad_end].fill(0);
+}
+
+/// Inserts into the first gap that fits; false if the block is full.
+fn insert_in_block(
+    buf: &mut [u8],
+    end: usize,
+    name: &[u8],
+    ino: u32,
+    ft: u8,
+) -> Result<bool, Ext4Error> {
+    let need = rec_size(name.len());
+    for e in parse_block(buf, end)? {
+        let used = if e.ino == 0 { 0 } else { rec_size(e.name_len) };
+        if e.rec_len >= used + need {
+            if e.ino == 0 {
+                put_entry(buf, e.off, e.rec_len, name, ino, ft);
+            } else {
+                put16(buf, e.off + 4, used as u16);
+                put_entry(buf, e.off + used, e.rec_len - used, name, ino, ft);
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn find_in_block(buf: &[u8], end: usize, name: &[u8]) -> Result<Option<(u32, u8)>, Ext4Error> {
+    Ok(parse_block(buf, end)?
+        .iter()
+        .find(|e| e.ino != 0 && name_of(buf, e) == name)
+        .map(|e| (e.ino, e.ft)))
+}
+
+/// Rewrites a block with `ents` packed in order, the last one spanning to `end`.
+fn pack_block(buf: &mut [u8], end: usize, ents: &[(Vec<u8>, u32, u8)]) {
+    buf[..end].fill(0);
+    if ents.is_empty() {
+        put16(buf, 4, end as u16);
+        return;
+    }
+    let mut off = 0;
+    for (i, (name, ino, ft)) in ents.iter().enumerate() {
+        let rl = if i + 1 == ents.len() {
+            end - off
+        } else {
+            rec_size(name.len())
+        };
+        put_entry(buf, off, rl, name, *ino, *ft);
+        off += rl;
+    }
+}
+
+/// Picks where to split sorted (hash, size) pairs: about half the bytes, preferring
+/// a boundary between different hashes; both halves must fit in `cap` bytes.
+fn split_point(items: &[(u32, usize)], cap: usize) -> Option<usize> {
+    let n = items.len();
+    let total: usize = items.iter().map(|x| x.1).sum();
+    let fits = |s: usize| {
+        let left: usize = items[..s].iter().map(|x| x.1).sum();
+        left <= cap && total - left <= cap
+    };
+    let mut cum = 0;
+    let mut mid = n - 1;
+    for (i, it) in items.iter().enumerate() {
+        if cum >= total / 2 {
+            mid = i;
+            break;
+        }
+        cum += it.1;
+    }
+    let mid = mid.clamp(1, n - 1);
+    let distinct = |s: usize| items[s].0 != items[s - 1].0;
+    let order = (0..n).flat_map(|d| [mid + d, mid.wrapping_sub(d)]);
+    order
+        .clone()
+        .filter(|&s| s >= 1 && s < n)
+        .find(|&s| distinct(s) && fits(s))
+        .or_else(|| order.filter(|&s| s >= 1 && s < n).find(|&s| fits(s)))
+}
+
+struct DxNode {
+    pblk: u64,
+    count_off: usize,
+    limit: usize,
+    entries: Vec<(u32, u32)>,
+    idx: usize,
+}
+
+impl<D: Read + Write + Seek> Ext4Writer<D> {
+    fn dir_end(&self) -> usize {
+        self.sb.bs as usize - if self.sb.csum == Csum::Meta { 12 } else { 0 }
+    }
+
+    fn dx_tail(&self) -> usize {
+        if self.sb.csum == Csum::Meta {
+            8
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn load_dir(&mut self, ino: u32) -> Result<DirCtx, Ext4Error> {
+        let inode = self.read_inode(ino)?;
+        if !inode.is_dir() {
+            return Err(Ext4Error::NotADirectory(format!("inode {ino}")));
+        }
+        if inode.flags() & INLINE_DATA_FL != 0 {
+            return Err(Ext4Error::Unsupported(format!(
+                "inline-data directory {ino}"
+            )));
+        }
+        if inode.flags() & INDEX_FL != 0 && !self.sb.dir_index {
+            return Err(Ext4Error::Unsupported(format!(
+                "indexed directory {ino} without dir_index"
+            )));
+        }
+        let tree = self.read_tree(&inode)?;
+        let size = inode.size();
+        if size % self.sb.bs != 0 || size == 0 {
+            return Err(corrupt(format!("directory {ino} has size {size}")));
+        }
+        let seed = self.inode_seed(ino, inode.generation());
+        Ok(DirCtx {
+            nblocks: (size / self.sb.bs) as u32,
+            inode,
+            exts: tree.extents,
+            nodes: tree.nodes,
+            grown: false,
+            seed,
+        })
+    }
+
+    fn dpblk(&self, ctx: &DirCtx, lblk: u32) -> Result<u64, Ext4Error> {
+        map_block(&ctx.exts, lblk)
+            .ok_or_else(|| corrupt(format!("directory {} has a hole", ctx.inode.ino)))
+    }
+
+    /// Adds one zeroed block at the end of the directory.
+    fn append_block(&mut self, ctx: &mut DirCtx) -> Result<(u32, u64), Ext4Error> {
+        let goal = match ctx.exts.last() {
+            Some(e) => e.pblk + u64::from(e.len),
+            None => self
+                .sb
+                .group_first_block((ctx.inode.ino - 1) / self.sb.inodes_per_group),
+        };
+        let (b, _) = self.alloc_run(goal, 1)?;
+        let lblk = ctx.nblocks;
+        push_extent(
+            &mut ctx.exts,
+            Extent {
+                lblk,
+                len: 1,
+                pblk: b,
+            },
+        );
+        ctx.nblocks += 1;
+        ctx.grown = true;
+        self.disk.fresh(b)?;
+        Ok((lblk, b))
+    }
+
+    /// Writes back the directory inode (and a new extent tree if it grew).
+    pub(crate) fn store_dir(&mut self, mut ctx: DirCtx) -> Result<(), Ext4Error> {
+        if ctx.grown {
+            for &n in &ctx.nodes {
+                self.free_run(n, 1)?;
+            }
+            let goal = ctx.exts[0].pblk;
+            let tree = self.write_tree(&mut ctx.inode, &ctx.exts, goal)?;
+            let data: u64 = ctx.exts.iter().map(|e| u64::from(e.len)).sum();
+            ctx.inode.set_size(u64::from(ctx.nblocks) * self.sb.bs);
+            ctx.inode.set_fs_blocks(data + tree, self.sb.bs);
+        }
+        self.write_inode(&ctx.inode)
+    }
+
+    fn seal_dirblock(&mut self, seed: u32, pblk: u64) -> Result<(), Ext4Error> {
+        if self.sb.csum != Csum::Meta {
+            return Ok(());
+        }
+        let bs = self.sb.bs as usize;
+        let buf = self.disk.write(pblk)?;
+        let t = bs - 12;
+        put32(buf, t, 0);
+        put16(buf, t + 4, 12);
+        buf[t + 6] = 0;
+        buf[t + 7] = 0xDE;
+        let c = crc32c(seed, &buf[..t]);
+        put32(buf, t + 8, c);
+        Ok(())
+    }
+
+    fn check_tail(&mut self, pblk: u64) -> Result<(), Ext4Error> {
+        if self.sb.csum != Csum::Meta {
+            return Ok(());
+        }
+        let t = self.sb.bs as usize - 12;
+        let buf = self.disk.read(pblk)?;
+        if get32(buf, t) != 0 || get16(buf, t + 4) != 12 || buf[t + 7] != 0xDE {
+            return Err(corrupt(format!(
+                "directory block {pblk} has no checksum tail"
+            )));
+        }
+        Ok(())
+    }
+
+    fn is_htree(ctx: &DirCtx) -> bool {
+        ctx.inode.flags() & INDEX_FL != 0
+    }
+
+    pub(crate) fn dir_lookup(
+        &mut self,
+        ctx: &DirCtx,
+        name: &[u8],
+    ) -> Result<Option<Found>, Ext4Error> {
+        let end = self.dir_end();
+        let leaves: Vec<u32> = if Self::is_htree(ctx) {
+            self.dx_candidates(ctx, name)?
+        } else {
+            (0..ctx.nblocks).collect()
+        };
+        for lblk in leaves {
+            let pblk = self.dpblk(ctx, lblk)?;
+            let buf = self.disk.read(pblk)?;
+            if let Some((ino, ft)) = find_in_block(buf, end, name)? {
+                return Ok(Some(Found { ino, ft, pblk }));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn dir_add(
+        &mut self,
+        ctx: &mut DirCtx,
+        name: &[u8],
+        ino: u32,
+        ft: u8,
+    ) -> Result<(), Ext4Error> {
+        if Self::is_htree(ctx) {
+            return self.dx_add(ctx, name, ino, ft);
+        }
+        let end = self.dir_end();
+        for lblk in 0..ctx.nblocks {
+            let pblk = self.dpblk(ctx, lblk)?;
+            self.check_tail(pblk)?;
+            let mut copy = self.disk.read(pblk)?.to_vec();
+            if insert_in_block(&mut copy, end, name, ino, ft)? {
+                self.disk.write(pblk)?.copy_from_slice(&copy);
+                return self.seal_dirblock(ctx.seed, pblk);
+            }
+        }
+        // Linear directory full: add a block (no conversion to htree).
+        let (_, pblk) = self.append_block(ctx)?;
+        pack_block(self.disk.write(pblk)?, end, &[(name.to_vec(), ino, ft)]);
+        self.seal_dirblock(ctx.seed, pblk)
+    }
+
+    /// Removes `name` found at `f`; returns nothing (the caller holds the inode).
+    pub(crate) fn dir_remove(
+        &mut self,
+        ctx: &DirCtx,
+        name: &[u8],
+        f: &Found,
+    ) -> Result<(), Ext4Error> {
+        let end = self.dir_end();
+        let buf = self.disk.write(f.pblk)?;
+        let ents = parse_block(buf, end)?;
+        let k = ents
+            .iter()
+            .position(|e| e.ino != 0 && name_of(buf, e) == name)
+            .ok_or_else(|| corrupt("entry vanished"))?;
+        if k == 0 {
+            put32(buf, ents[0].off, 0);
+        } else {
+            let p = &ents[k - 1];
+            put16(buf, p.off + 4, (p.rec_len + ents[k].rec_len) as u16);
+        }
+        self.seal_dirblock(ctx.seed, f.pblk)
+    }
+
+    pub(crate) fn dir_set_type(
+        &mut self,
+        ctx: &DirCtx,
+        name: &[u8],
+        f: &Found,
+        ft: u8,
+    ) -> Result<(), Ext4Error> {
+        let end = self.dir_end();
+        let buf = self.disk.write(f.pblk)?;
+        for e in parse_block(buf, end)? {
+            if e.ino != 0 && name_of(buf, &e) == name {
+                buf[e.off + 7] = ft;
+            }
+        }
+        self.seal_dirblock(ctx.seed, f.pblk)
+    }
+
+    /// Fills block 0 of a new directory with "." and "..".
+    pub(crate) fn init_dir_block(
+        &mut self,
+        ino: u32,
+        gen: u32,
+        parent: u32,
+        pblk: u64,
+    ) -> Result<(), Ext4Error> {
+        let end = self.dir_end();
+        let buf = self.disk.fresh(pblk)?;
+        put_entry(buf, 0, 12, b".", ino, FT_DIR);
+        put_entry(buf, 12, end - 12, b"..", parent, FT_DIR);
+        let seed = self.inode_seed(ino, gen);
+        self.seal_dirblock(seed, pblk)
+    }
+
+    // ---- htree ----
+
+    fn dx_version(&mut self, ctx: &DirCtx) -> Result<u8, Ext4Error> {
+        let b0 = self.dpblk(ctx, 0)?;
+        let v = self.disk.read(b0)?[0x1C];
+        let v = if v <= 2 && self.sb.hash_unsigned {
+            v + 3
+        } else {
+            v
+        };
+        if v > 5 {
+            return Err(Ext4Error::Unsupported(format!(
+                "directory hash version {v}"
+            )));
+        }
+        Ok(v)
+    }
+
+    fn dx_hash_of(&mut self, ctx: &DirCtx, name: &[u8]) -> Result<u32, Ext4Error> {
+        let v = self.dx_version(ctx)?;
+        dx_hash(name, v, &self.sb.hash_seed)
+            .ok_or_else(|| Ext4Error::Unsupported(format!("directory hash version {v}")))
+    }
+
+    fn max_levels(&self) -> usize {
+        if self.sb.largedir {
+            3
+        } else {
+            2
+        }
+    }
+
+    fn dx_parse(&mut self, pblk: u64, root: bool, hash: u32) -> Result<DxNode, Ext4Error> {
+        let bs = self.sb.bs as usize;
+        let tail = self.dx_tail();
+        let buf = self.disk.read(pblk)?;
+        let count_off = if root {
+            if buf[0x1D] != 8 || get32(buf, 0x18) != 0 {
+                return Err(corrupt("bad dx root info"));
+            }
+            0x20
+        } else {
+            8
+        };
+        let limit = usize::from(get16(buf, count_off));
+        let count = usize::from(get16(buf, count_off + 2));
+        if limit != (bs - count_off - tail) / 8 || count == 0 || count > limit {
+            return Err(corrupt(format!("bad dx node count/limit in block {pblk}")));
+        }
+        let mut entries = vec![(0, get32(buf, count_off + 4))];
+        for i in 1..count {
+            let o = count_off + 8 * i;
+            entries.push((get32(buf, o), get32(buf, o + 4)));
+        }
+        let idx = entries[1..].partition_point(|e| e.0 <= hash);
+        Ok(DxNode {
+            pblk,
+            count_off,
+            limit,
+            entries,
+            idx,
+        })
+    }
+
+    fn dx_store(&mut self, ctx: &DirCtx, n: &DxNode) -> Result<(), Ext4Error> {
+        let meta = self.sb.csum == Csum::Meta;
+        let buf = self.disk.write(n.pblk)?;
+        let co = n.count_off;
+        put16(buf, co, n.limit as u16);
+        put16(buf, co + 2, n.entries.len() as u16);
+        put32(buf, co + 4, n.entries[0].1);
+        for (i, &(h, b)) in n.entries.iter().enumerate().skip(1) {
+            put32(buf, co + 8 * i, h);
+            put32(buf, co + 8 * i + 4, b);
+        }
+        buf[co + 8 * n.entries.len()..co + 8 * n.limit].fill(0);
+        if meta {
+            let t = co + 8 * n.limit;
+            put32(buf, t, 0);
+            let c = crc32c(ctx.seed, &buf[..co + 8 * n.entries.len()]);
+            // Covers the tail too, with dt_checksum counted as zero.
+            let c = crc32c(c, &buf[t..t + 4]);
+            let c = crc32c(c, &[0u8; 4]);
+            put32(buf, t + 4, c);
+        }
+        Ok(())
+    }
+
+    fn dx_path(&mut self, ctx: &DirCtx, hash: u32) -> Result<Vec<DxNode>, Ext4Error> {
+        let b0 = self.dpblk(ctx, 0)?;
+        let levels = usize::from(self.disk.read(b0)?[0x1E]);
+        if levels >= self.max_levels() {
+            return Err(corrupt("dx tree deeper than allowed"));
+        }
+        let mut path = vec![self.dx_parse(b0, true, hash)?];
+        for _ in 0..levels {
+            let n = path.last().expect("non-empty");
+            let lblk = n.entries[n.idx].1;
+            let pblk = self.dpblk(ctx, lblk)?;
+            path.push(self.dx_parse(pblk, false, hash)?);
+        }
+        Ok(path)
+    }
+
+    /// Leaves that may hold `name`: the hashed one and any that continue its hash.
+    fn dx_candidates(&mut self, ctx: &DirCtx, name: &[u8]) -> Result<Vec<u32>, Ext4Error> {
+        let hash = self.dx_hash_of(ctx, name)?;
+        let path = self.dx_path(ctx, hash)?;
+        let n = path.last().expect("non-empty");
+        let mut out = vec![n.entries[n.idx].1];
+        for e in &n.entries[n.idx + 1..] {
+            if e.0 & !1 != hash {
+                break;
+            }
+            out.push(e.1);
+        }
+        Ok(out)
+    }
+
+    fn dx_add(&mut self, ctx: &mut DirCtx, name: &[u8], ino: u32, ft: u8) -> Result<(), Ext4Error> {
+        let end = self.dir_end();
+        let version = self.dx_version(ctx)?;
+        let hash = self.dx_hash_of(ctx, name)?;
+        let mut path = self.dx_path(ctx, hash)?;
+        let leaf = {
+            let n = path.last().expect("non-empty");
+            n.entries[n.idx].1
+        };
+        let pblk = self.dpblk(ctx, leaf)?;
+        self.check_tail(pblk)?;
+        let mut copy = self.disk.read(pblk)?.to_vec();
+        if insert_in_block(&mut copy, end, name, ino, ft)? {
+            self.disk.write(pblk)?.copy_from_slice(&copy);
+            return self.seal_dirblock(ctx.seed, pblk);
+        }
+        // Leaf full: split it by hash into itself and a new block.
+        let mut ents: Vec<(u32, Vec<u8>, u32, u8)> = Vec::new();
+        for e in parse_block(&copy, end)? {
+            if e.ino != 0 {
+                let nm = name_of(&copy, &e).to_vec();
+                let h = dx_hash(&nm, version, &self.sb.hash_seed).expect("version checked");
+                ents.push((h, nm, e.ino, e.ft));
+            }
+        }
+        ents.push((hash, name.to_vec(), ino, ft));
+        ents.sort_by_key(|e| e.0);
+        let items: Vec<(u32, usize)> = ents.iter().map(|e| (e.0, rec_size(e.1.len()))).collect();
+        let split = split_point(&items, end)
+            .ok_or_else(|| Ext4Error::DirIndexFull("cannot split directory leaf".into()))?;
+        let (lblk2, pblk2) = self.append_block(ctx)?;
+        let left: Vec<(Vec<u8>, u32, u8)> = ents[..split]
+            .iter()
+            .map(|e| (e.1.clone(), e.2, e.3))
+            .collect();
+        let right: Vec<(Vec<u8>, u32, u8)> = ents[split..]
+            .iter()
+            .map(|e| (e.1.clone(), e.2, e.3))
+            .collect();
+        pack_block(self.disk.write(pblk)?, end, &left);
+        self.seal_dirblock(ctx.seed, pblk)?;
+        pack_block(self.disk.write(pblk2)?, end, &right);
+        self.seal_dirblock(ctx.seed, pblk2)?;
+        let hash2 = ents[split].0;
+        let continued = u32::from(hash2 == ents[split - 1].0);
+        let level = path.len() - 1;
+        self.dx_insert(ctx, &mut path, level, hash2 | continued, lblk2)
+    }
+
+    /// Inserts (hash, block) after the current entry of `path[level]`, splitting
+    /// full index nodes and adding a level under the root when needed.
+    fn dx_insert(
+        &mut self,
+        ctx: &mut DirCtx,
+        path: &mut Vec<DxNode>,
+        level: usize,
+        hash: u32,
+        blk: u32,
+    ) -> Result<(), Ext4Error> {
+        if path[level].entries.len() < path[level].limit {
+            let n = &mut path[level];
+            n.entries.insert(n.idx + 1, (hash, blk));
+            let n = &path[level];
+            return self.dx_store(ctx, n);
+        }
+        let bs = self.sb.bs as usize;
+        let node_limit = (bs - 8 - self.dx_tail()) / 8;
+        if level == 0 {
+            let levels = path.len() - 1;
+            if levels + 1 >= self.max_levels() {
+                return Err(Ext4Error::DirIndexFull(format!(
+                    "directory {} (enable large_dir for a third level)",
+                    ctx.inode.ino
+                )));
+            }
+            let (nl, npb) = self.append_block(ctx)?;
+            self.init_dx_node(npb)?;
+            let root = &mut path[0];
+            let child = DxNode {
+                pblk: npb,
+                count_off: 8,
+                limit: node_limit,
+                entries: std::mem::replace(&mut root.entries, vec![(0, nl)]),
+                idx: root.idx,
+            };
+            root.idx = 0;
+            let rpblk = root.pblk;
+            self.disk.write(rpblk)?[0x1E] = (levels + 1) as u8;
+            self.dx_store(ctx, &path[0])?;
+            self.dx_store(ctx, &child)?;
+            path.insert(1, child);
+            return self.dx_insert(ctx, path, 1, hash, blk);
+        }
+        let (nl, npb) = self.append_block(ctx)?;
+        self.init_dx_node(npb)?;
+        let n = &mut path[level];
+        let half = n.entries.len() / 2;
+        let mut right = DxNode {
+            pblk: npb,
+            count_off: 8,
+            limit: node_limit,
+            entries: n.entries.split_off(half),
+            idx: 0,
+        };
+        let key = right.entries[0].0;
+        let pos = n.idx + 1;
+        if pos <= half {
+            n.entries.insert(pos, (hash, blk));
+        } else {
+            right.entries.insert(pos - half, (hash, blk));
+        }
+        self.dx_store(ctx, &path[level])?;
+        self.dx_store(ctx, &right)?;
+        self.dx_insert(ctx, path, level - 1, key, nl)
+    }
+
+    /// An interior dx node starts with an empty dirent spanning the block.
+    fn init_dx_node(&mut self, pblk: u64) -> Result<(), Ext4Error> {
+        let bs = self.sb.bs as usize;
+        let buf = self.disk.fresh(pblk)?;
+        put32(buf, 0, 0);
+        put16(buf, 4, bs as u16);
+        Ok(())
+    }
+}
