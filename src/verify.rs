@@ -54,8 +54,19 @@ pub struct Injected {
     pub partition: u32,
     pub fs: String,
     pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     pub size: u64,
     pub sha256: String,
+    /// Octal permission bits and owner (ext4 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
 }
 
 /// `rpiN.manifest.json`: what `verify` needs to check an image without rebuilding it.
@@ -76,22 +87,43 @@ impl Manifest {
             injected: plan
                 .ops
                 .iter()
-                .filter(|op| matches!(op.kind, OpKind::File { .. }))
-                .map(|op| Injected {
-                    partition: op.partition,
-                    fs: match op.fs {
-                        FsKind::Vfat => "vfat",
-                        FsKind::Ext4 => "ext4",
-                        FsKind::Unknown => "unknown",
+                .map(|op| {
+                    let ext4 = op.fs == FsKind::Ext4;
+                    Injected {
+                        partition: op.partition,
+                        fs: match op.fs {
+                            FsKind::Vfat => "vfat",
+                            FsKind::Ext4 => "ext4",
+                            FsKind::Unknown => "unknown",
+                        }
+                        .into(),
+                        path: op.path.clone(),
+                        kind: match op.kind {
+                            OpKind::File { .. } => "file",
+                            OpKind::Dir => "dir",
+                            OpKind::Symlink { .. } => "symlink",
+                        }
+                        .into(),
+                        target: match &op.kind {
+                            OpKind::Symlink { target } => Some(target.clone()),
+                            _ => None,
+                        },
+                        size: op.data().len() as u64,
+                        sha256: op.sha256(),
+                        mode: ext4.then(|| format!("{:04o}", op.mode)),
+                        uid: ext4.then_some(op.uid),
+                        gid: ext4.then_some(op.gid),
                     }
-                    .into(),
-                    path: op.path.clone(),
-                    size: op.data().len() as u64,
-                    sha256: op.sha256(),
                 })
                 .collect(),
         }
     }
+}
+
+struct Found {
+    data: Vec<u8>,
+    target: Option<String>,
+    owner: Option<(u16, u32, u32)>,
 }
 
 /// Checks `path` against the expected table and injected files.
@@ -120,23 +152,60 @@ pub fn verify_image(
             .part(want.partition)
             .ok_or_else(|| file_err("the partition is missing".into()))?;
         let win = probe::open_part(path, &part.partition)?;
-        let data = match part.fs {
-            FsKind::Vfat => Fat::open(win, 0)
-                .and_then(|fat| fat.read(&want.path))
-                .map_err(|e| file_err(e.to_string()))?,
-            FsKind::Ext4 => Ext4Reader::open(win)
-                .and_then(|rd| rd.read(&want.path))
-                .map_err(|e| file_err(e.to_string()))?,
+        let found = match part.fs {
+            FsKind::Vfat => {
+                let fat = Fat::open(win, 0).map_err(|e| file_err(e.to_string()))?;
+                Found {
+                    data: match want.kind.as_str() {
+                        "file" => fat.read(&want.path).map_err(|e| file_err(e.to_string()))?,
+                        _ => Vec::new(),
+                    },
+                    target: None,
+                    owner: None,
+                }
+            }
+            FsKind::Ext4 => {
+                let rd = Ext4Reader::open(win).map_err(|e| file_err(e.to_string()))?;
+                let err = |e: crate::fs::ext4::read::Ext4ReadError| file_err(e.to_string());
+                Found {
+                    data: match want.kind.as_str() {
+                        "file" => rd.read(&want.path).map_err(err)?,
+                        _ => Vec::new(),
+                    },
+                    target: match want.kind.as_str() {
+                        "symlink" => Some(rd.read_link(&want.path).map_err(err)?),
+                        _ => None,
+                    },
+                    owner: Some(rd.owner(&want.path).map_err(err)?),
+                }
+            }
             FsKind::Unknown => return Err(file_err("no known file system".into())),
         };
-        let sha = hex::encode(Sha256::digest(&data));
-        if data.len() as u64 != want.size || sha != want.sha256 {
+        let sha = hex::encode(Sha256::digest(&found.data));
+        if found.data.len() as u64 != want.size || sha != want.sha256 {
             return Err(file_err(format!(
                 "read back {} bytes with SHA-256 {sha}, expected {} bytes with {}",
-                data.len(),
+                found.data.len(),
                 want.size,
                 want.sha256
             )));
+        }
+        if want.target.is_some() && found.target != want.target {
+            return Err(file_err(format!(
+                "links to {:?}, expected {:?}",
+                found.target, want.target
+            )));
+        }
+        if let (Some(mode), Some(uid), Some(gid), Some((m, u, g))) =
+            (&want.mode, want.uid, want.gid, found.owner)
+        {
+            // Symlink permission bits are always 0777 and meaningless; directories that
+            // already existed keep their own mode, so check owners of files only.
+            if want.kind == "file" && (format!("{m:04o}") != *mode || u != uid || g != gid) {
+                return Err(file_err(format!(
+                    "has mode {m:04o} owner {u}:{g}, expected {mode} {uid}:{gid}"
+                )));
+            }
         }
     }
     Ok(())

@@ -253,3 +253,88 @@ fn keys_default_to_home_ssh_pub_files() {
     let key = std::fs::read_to_string(public).unwrap();
     assert!(text.contains(key.trim()), "{text}");
 }
+
+/// Raspberry Pi OS (trixie-shaped sample): seed on bootfs, node files on an ext4 root with
+/// metadata_csum and an htree directory.
+#[test]
+fn builds_raspios_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (_, public) = keygen(tmp.path(), "carol");
+    let key = std::fs::read_to_string(&public).unwrap();
+    let input = fixture(SAMPLE_RASPIOS);
+    let o = clem(
+        &[
+            "build",
+            "--image",
+            input.to_str().unwrap(),
+            "--node",
+            "pi1,pi2",
+            "--ssh-key",
+            public.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("raspberry-pi-os"), "{}", stderr(&o));
+    let raw = tmp.path().join("input.img");
+    unxz(&input, &raw);
+    for node in ["pi1", "pi2"] {
+        let img = out.join(format!("{node}.img"));
+        assert_eq!(sfdisk_json(&img), sfdisk_json(&raw));
+        let parts = sfdisk_parts(&img);
+
+        // bootfs: fsck clean; mtype shows this node's seed.
+        let p1 = tmp.path().join("p1");
+        extract(&img, &parts[0], &p1);
+        let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
+        assert!(ok, "{node}: fsck.vfat -n: {text}");
+        let at = format!("{}@@{}", img.display(), parts[0].start);
+        let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
+        assert!(ok, "{user_data}");
+        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+        assert!(
+            user_data.contains(&format!("hostname: \"{node}\"")),
+            "{user_data}"
+        );
+        assert!(user_data.contains(key.trim()), "{user_data}");
+        let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
+        assert!(
+            ok && meta.contains(&format!("instance-id: \"clem-{node}-")),
+            "{meta}"
+        );
+
+        // rootfs: e2fsck clean (metadata_csum), node files in place.
+        let p2 = tmp.path().join("p2");
+        extract(&img, &parts[1], &p2);
+        let (ok, text) = tool("e2fsck", &["-fn", p2.to_str().unwrap()]);
+        assert!(ok, "{node}: e2fsck -fn: {text}");
+        assert_eq!(debugfs(&p2, "cat /etc/hostname"), format!("{node}\n"));
+        let hosts = debugfs(&p2, "cat /etc/hosts");
+        assert!(hosts.contains(&format!("127.0.1.1\t{node}")), "{hosts}");
+        assert!(!hosts.contains("raspberrypi"), "{hosts}");
+        let wants = debugfs(&p2, "ls /etc/systemd/system/multi-user.target.wants");
+        assert!(wants.contains("clem-firstboot.service"), "{wants}");
+        assert!(
+            wants.contains("docker.service"),
+            "existing units lost: {wants}"
+        );
+        for (path, mode) in [
+            ("/etc/clem-image", 0o700),
+            ("/etc/clem-image/node.env", 0o600),
+            ("/etc/clem-image/tls/server-key.pem", 0o600),
+            ("/usr/local/lib/clem-image/firstboot", 0o755),
+        ] {
+            let st = debugfs_stat(&p2, path).unwrap_or_else(|| panic!("{node}: {path} missing"));
+            assert_eq!((st.0 & 0o7777, st.1, st.2), (mode, 0, 0), "{node}: {path}");
+        }
+        // The machine id stays as shipped: it must not be baked into per-node images.
+        assert_eq!(debugfs(&p2, "cat /etc/machine-id"), {
+            let rp2 = tmp.path().join("rp2");
+            extract(&raw, &sfdisk_parts(&raw)[1], &rp2);
+            debugfs(&rp2, "cat /etc/machine-id")
+        });
+    }
+}

@@ -15,6 +15,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub const SAMPLE_MBR: &str = "snappy-rpi2-sample.img.xz";
 pub const SAMPLE_GPT: &str = "snappy-rpi2-sample-gpt.img.xz";
+pub const SAMPLE_RASPIOS: &str = "raspios-sample.img.xz";
 
 /// Runs clem-image with a fixed environment: an empty HOME (no stray ~/.ssh keys) and a
 /// fixed SOURCE_DATE_EPOCH unless the caller sets one.

@@ -139,6 +139,18 @@ impl Ext4Reader {
         Ok(())
     }
 
+    /// (permission bits, uid, gid) of `path`, not following a final symlink.
+    pub fn owner(&self, path: &str) -> Result<(u16, u32, u32), Ext4ReadError> {
+        let md = self
+            .fs
+            .symlink_metadata(path)
+            .map_err(|source| Ext4ReadError::Path {
+                path: path.into(),
+                source,
+            })?;
+        Ok((md.mode() & 0o7777, md.uid(), md.gid()))
+    }
+
     /// Streams a file through SHA-256 without holding it in memory.
     pub fn sha256(&self, path: &str) -> Result<String, Ext4ReadError> {
         let err = |source| Ext4ReadError::Path {
