@@ -943,3 +943,34 @@ fn writes_through_a_partition_window() {
     );
     verify(&part, &nodes, &[], tmp.path());
 }
+
+/// Longer randomised run over all four base configurations:
+/// `EXT4_SOAK_SEEDS=N cargo test --test ext4_write soak -- --ignored`.
+#[test]
+#[ignore]
+fn soak() {
+    let n: u64 = std::env::var("EXT4_SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let cfgs = [
+        (1024, "^metadata_csum,^64bit,uninit_bg", "legacy", 8192),
+        (4096, "^metadata_csum,^64bit,uninit_bg", "tea", 4096),
+        (1024, "metadata_csum,64bit", "half_md4", 4096),
+        (4096, "metadata_csum,64bit", "half_md4", 4096),
+    ];
+    for seed in 100..100 + n {
+        let (bs, features, hash_alg, g) = cfgs[(seed % 4) as usize];
+        eprintln!("soak seed {seed}: {bs} {features} {hash_alg}");
+        matrix_case(
+            Cfg {
+                bs,
+                features,
+                hash_alg,
+                unsigned_hash: seed % 3 == 0,
+                blocks_per_group: g,
+            },
+            seed,
+        );
+    }
+}
