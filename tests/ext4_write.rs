@@ -141,8 +141,13 @@ fn mkfs_g(
 
 fn fsck_clean(img: &Path) {
     let out = run(Command::new("e2fsck").arg("-fn").arg(img));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Not even advisory notes ("extent tree could be narrower", ...) are expected.
+    let noise = text
+        .lines()
+        .any(|l| !l.is_empty() && !l.starts_with("Pass ") && !l.contains(" files ("));
     assert!(
-        out.status.success(),
+        out.status.success() && !noise,
         "e2fsck -fn found problems:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
