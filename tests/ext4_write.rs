@@ -979,3 +979,35 @@ fn soak() {
         );
     }
 }
+
+/// Damaged metadata is refused, not silently re-sealed.
+#[test]
+fn bad_checksums_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("fs.img");
+    mkfs(&img, 16, 1024, "metadata_csum,64bit", None);
+    must(
+        Command::new("debugfs")
+            .args(["-w", "-R", "mkdir d"])
+            .arg(&img),
+    );
+    must(
+        Command::new("debugfs")
+            .args(["-w", "-R", "sif d checksum 0x1234"])
+            .arg(&img),
+    );
+    let before = fs::read(&img).unwrap();
+    let meta = Meta {
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 1_700_000_000,
+    };
+    let mut w = open_rw(&img);
+    let e = w
+        .write_file("/d/x", &mut Gen::new(1, 10), 10, meta)
+        .unwrap_err();
+    assert!(matches!(e, Ext4Error::Corrupt(_)), "{e}");
+    w.finish().unwrap();
+    assert!(fs::read(&img).unwrap() == before);
+}
