@@ -272,7 +272,8 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         Ok(())
     }
 
-    fn check_tail(&mut self, pblk: u64) -> Result<(), Ext4Error> {
+    /// A leaf block we are about to change must carry a valid checksum tail.
+    fn check_tail(&mut self, seed: u32, pblk: u64) -> Result<(), Ext4Error> {
         if self.sb.csum != Csum::Meta {
             return Ok(());
         }
@@ -282,6 +283,9 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             return Err(corrupt(format!(
                 "directory block {pblk} has no checksum tail"
             )));
+        }
+        if get32(buf, t + 8) != crc32c(seed, &buf[..t]) {
+            return Err(corrupt(format!("directory block {pblk} checksum mismatch")));
         }
         Ok(())
     }
@@ -324,7 +328,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let end = self.dir_end();
         for lblk in 0..ctx.nblocks {
             let pblk = self.dpblk(ctx, lblk)?;
-            self.check_tail(pblk)?;
+            self.check_tail(ctx.seed, pblk)?;
             let mut copy = self.disk.read(pblk)?.to_vec();
             if insert_in_block(&mut copy, end, name, ino, ft)? {
                 self.disk.write(pblk)?.copy_from_slice(&copy);
@@ -344,6 +348,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         name: &[u8],
         f: &Found,
     ) -> Result<(), Ext4Error> {
+        self.check_tail(ctx.seed, f.pblk)?;
         let end = self.dir_end();
         let buf = self.disk.write(f.pblk)?;
         let ents = parse_block(buf, end)?;
@@ -367,6 +372,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         f: &Found,
         ft: u8,
     ) -> Result<(), Ext4Error> {
+        self.check_tail(ctx.seed, f.pblk)?;
         let end = self.dir_end();
         let buf = self.disk.write(f.pblk)?;
         for e in parse_block(buf, end)? {
@@ -425,7 +431,13 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         }
     }
 
-    fn dx_parse(&mut self, pblk: u64, root: bool, hash: u32) -> Result<DxNode, Ext4Error> {
+    fn dx_parse(
+        &mut self,
+        seed: u32,
+        pblk: u64,
+        root: bool,
+        hash: u32,
+    ) -> Result<DxNode, Ext4Error> {
         let bs = self.sb.bs as usize;
         let tail = self.dx_tail();
         let buf = self.disk.read(pblk)?;
@@ -441,6 +453,16 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let count = usize::from(get16(buf, count_off + 2));
         if limit != (bs - count_off - tail) / 8 || count == 0 || count > limit {
             return Err(corrupt(format!("bad dx node count/limit in block {pblk}")));
+        }
+        if tail != 0 {
+            let t = count_off + 8 * limit;
+            let c = crc32c(seed, &buf[..count_off + 8 * count]);
+            let c = crc32c(crc32c(c, &buf[t..t + 4]), &[0u8; 4]);
+            if get32(buf, t + 4) != c {
+                return Err(corrupt(format!(
+                    "dx node in block {pblk} checksum mismatch"
+                )));
+            }
         }
         let mut entries = vec![(0, get32(buf, count_off + 4))];
         for i in 1..count {
@@ -487,12 +509,12 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         if levels >= self.max_levels() {
             return Err(corrupt("dx tree deeper than allowed"));
         }
-        let mut path = vec![self.dx_parse(b0, true, hash)?];
+        let mut path = vec![self.dx_parse(ctx.seed, b0, true, hash)?];
         for _ in 0..levels {
             let n = path.last().expect("non-empty");
             let lblk = n.entries[n.idx].1;
             let pblk = self.dpblk(ctx, lblk)?;
-            path.push(self.dx_parse(pblk, false, hash)?);
+            path.push(self.dx_parse(ctx.seed, pblk, false, hash)?);
         }
         Ok(path)
     }
@@ -522,7 +544,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             n.entries[n.idx].1
         };
         let pblk = self.dpblk(ctx, leaf)?;
-        self.check_tail(pblk)?;
+        self.check_tail(ctx.seed, pblk)?;
         let mut copy = self.disk.read(pblk)?.to_vec();
         if insert_in_block(&mut copy, end, name, ino, ft)? {
             self.disk.write(pblk)?.copy_from_slice(&copy);

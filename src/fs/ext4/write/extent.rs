@@ -70,13 +70,15 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             nodes: Vec::new(),
         };
         let root = inode.i_block().to_vec();
-        self.walk(inode.ino, &root, None, &mut t)?;
+        let seed = self.inode_seed(inode.ino, inode.generation());
+        self.walk(inode.ino, seed, &root, None, &mut t)?;
         Ok(t)
     }
 
     fn walk(
         &mut self,
         ino: u32,
+        seed: u32,
         node: &[u8],
         want_depth: Option<u16>,
         t: &mut Tree,
@@ -113,7 +115,13 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                 let child = u64::from(get32(e, 4)) | (u64::from(get16(e, 8)) << 32);
                 t.nodes.push(child);
                 let buf = self.disk.read(child)?.to_vec();
-                self.walk(ino, &buf, Some(depth - 1), t)?;
+                if self.sb.csum == Csum::Meta {
+                    let tail = 12 + 12 * usize::from(get16(&buf, 4));
+                    if tail + 4 > buf.len() || get32(&buf, tail) != crc32c(seed, &buf[..tail]) {
+                        return Err(bad("block checksum mismatch"));
+                    }
+                }
+                self.walk(ino, seed, &buf, Some(depth - 1), t)?;
             }
         }
         Ok(())

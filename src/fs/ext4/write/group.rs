@@ -201,8 +201,40 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             self.disk.fresh(d.block_bitmap)?.copy_from_slice(&bm);
             d.flags &= !BG_BLOCK_UNINIT;
             self.put_gd(g, &d)?;
+            self.verified.insert((g, false));
         }
+        self.verify_bitmap(g, &d, false)?;
         Ok((d, d.block_bitmap))
+    }
+
+    /// Checks a bitmap against its descriptor checksum the first time it is used
+    /// (before this session changes it; commits keep the two in step afterwards).
+    fn verify_bitmap(&mut self, g: u32, d: &GroupDesc, inode: bool) -> Result<(), Ext4Error> {
+        if self.sb.csum != Csum::Meta || !self.verified.insert((g, inode)) {
+            return Ok(());
+        }
+        let (blk, nbytes, lo, hi) = if inode {
+            (d.inode_bitmap, self.sb.inodes_per_group / 8, 0x1A, 0x3A)
+        } else {
+            (
+                d.block_bitmap,
+                (self.sb.blocks_per_group / 8) as u32,
+                0x18,
+                0x38,
+            )
+        };
+        let c = crc32c(self.sb.seed, &self.disk.read(blk)?[..nbytes as usize]);
+        let (gblk, off) = self.gd_loc(g);
+        let wide = self.sb.desc_size >= 64;
+        let desc = &self.disk.read(gblk)?[off..];
+        let ok = get16(desc, lo) == c as u16 && (!wide || get16(desc, hi) == (c >> 16) as u16);
+        if !ok {
+            let what = if inode { "inode" } else { "block" };
+            return Err(corrupt(format!(
+                "group {g} {what} bitmap checksum mismatch"
+            )));
+        }
+        Ok(())
     }
 
     /// What an uninitialised group's bitmap stands for: its superblock/GDT backup and
@@ -357,7 +389,9 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                     set_bit(bm, i);
                 }
                 d.flags &= !BG_INODE_UNINIT;
+                self.verified.insert((g, true));
             }
+            self.verify_bitmap(g, &d, true)?;
             let bm = self.disk.read(d.inode_bitmap)?;
             let lowest = if g == 0 { self.sb.first_ino - 1 } else { 0 };
             let Some(idx) = (lowest..ipg).find(|&i| !test_bit(bm, i as usize)) else {
@@ -385,6 +419,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let g = (ino - 1) / ipg;
         let idx = ((ino - 1) % ipg) as usize;
         let mut d = self.gd(g)?;
+        self.verify_bitmap(g, &d, true)?;
         let bm = self.disk.write(d.inode_bitmap)?;
         if !test_bit(bm, idx) {
             return Err(corrupt(format!("inode {ino} freed twice")));

@@ -125,11 +125,35 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         Ok((table + byte / self.sb.bs, (byte % self.sb.bs) as usize))
     }
 
+    /// Reads an inode, refusing one whose checksum does not match (we would
+    /// otherwise silently re-seal damaged metadata).
     pub(crate) fn read_inode(&mut self, ino: u32) -> Result<Inode, Ext4Error> {
         let (blk, off) = self.inode_loc(ino)?;
         let isz = self.sb.inode_size;
         let raw = self.disk.read(blk)?[off..off + isz].to_vec();
-        Ok(Inode { ino, raw })
+        let inode = Inode { ino, raw };
+        if self.sb.csum == Csum::Meta {
+            let mut sealed = inode.clone();
+            self.seal_inode(&mut sealed);
+            if sealed.raw != inode.raw {
+                return Err(corrupt(format!("inode {ino} checksum mismatch")));
+            }
+        }
+        Ok(inode)
+    }
+
+    /// Stores the metadata_csum checksum (lo 16 bits, hi 16 if the extra part holds them).
+    fn seal_inode(&self, inode: &mut Inode) {
+        let hi = inode.raw.len() > 128 && inode.extra_isize() >= 4;
+        put16(&mut inode.raw, 0x7C, 0);
+        if hi {
+            put16(&mut inode.raw, 0x82, 0);
+        }
+        let c = crc32c(self.inode_seed(inode.ino, inode.generation()), &inode.raw);
+        put16(&mut inode.raw, 0x7C, c as u16);
+        if hi {
+            put16(&mut inode.raw, 0x82, (c >> 16) as u16);
+        }
     }
 
     /// Seed for per-inode checksums (extent tails, dirent tails, dx tails).
@@ -139,21 +163,12 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
     }
 
     pub(crate) fn write_inode(&mut self, inode: &Inode) -> Result<(), Ext4Error> {
-        let mut raw = inode.raw.clone();
+        let mut inode = inode.clone();
         if self.sb.csum == Csum::Meta {
-            let hi = raw.len() > 128 && inode.extra_isize() >= 4;
-            put16(&mut raw, 0x7C, 0);
-            if hi {
-                put16(&mut raw, 0x82, 0);
-            }
-            let c = crc32c(self.inode_seed(inode.ino, inode.generation()), &raw);
-            put16(&mut raw, 0x7C, c as u16);
-            if hi {
-                put16(&mut raw, 0x82, (c >> 16) as u16);
-            }
+            self.seal_inode(&mut inode);
         }
         let (blk, off) = self.inode_loc(inode.ino)?;
-        self.disk.write(blk)?[off..off + raw.len()].copy_from_slice(&raw);
+        self.disk.write(blk)?[off..off + inode.raw.len()].copy_from_slice(&inode.raw);
         Ok(())
     }
 

@@ -65,6 +65,8 @@ pub struct Ext4Writer<D: Read + Write + Seek> {
     sb: Superblock,
     /// Groups changed by the current operation (checksums refreshed on commit).
     touched: BTreeSet<u32>,
+    /// Bitmaps (group, is_inode_bitmap) whose on-disk checksum has been checked.
+    verified: BTreeSet<(u32, bool)>,
     /// Whether any operation committed (an untouched file system is not rewritten).
     changed: bool,
 }
@@ -94,6 +96,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             disk: Disk::new(dev, sb.bs, sb.blocks_count),
             sb,
             touched: BTreeSet::new(),
+            verified: BTreeSet::new(),
             changed: false,
         };
         w.verify_descs()?;
