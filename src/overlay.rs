@@ -39,6 +39,7 @@ pub const SNAPPY_USER_DATA: Template = overlay!("snappy/user-data");
 pub const FIRSTBOOT_UNIT: Template = overlay!("firstboot/clem-firstboot.service");
 pub const FIRSTBOOT_SCRIPT: Template = overlay!("firstboot/firstboot.sh");
 pub const FIRSTBOOT_ENV: Template = overlay!("firstboot/node.env");
+pub const CLUSTER_TOML: Template = overlay!("cluster.toml");
 
 impl Template {
     pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod flash;
+pub mod init;
 pub mod inspect;
 pub mod verify;
 
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a cluster directory: a commented cluster.toml, the CA, the operator's certificate.
+    Init(init::InitArgs),
     /// Write one verified image per node, with its hostname, SSH keys and first-boot seed.
     Build(build::BuildArgs),
     /// List an image's partition table, file systems and files.
@@ -32,6 +35,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Init(a) => init::run(&a),
         Command::Build(a) => build::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
