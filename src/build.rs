@@ -109,6 +109,10 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         info.flavour.as_str()
     ));
 
+    for w in &opts.cluster.warnings {
+        log(format!("warning: {w}"));
+    }
+
     // 3. The cluster's TLS material (made once, then reused from the cluster directory).
     let ca = match opts.cluster.docker {
         DockerExposure::Tls => {

@@ -40,6 +40,11 @@ pub const FIRSTBOOT_UNIT: Template = overlay!("firstboot/clem-firstboot.service"
 pub const FIRSTBOOT_SCRIPT: Template = overlay!("firstboot/firstboot.sh");
 pub const FIRSTBOOT_ENV: Template = overlay!("firstboot/node.env");
 pub const CLUSTER_TOML: Template = overlay!("cluster.toml");
+pub const NETWORK_CONFIG: Template = overlay!("cloud-init/network-config");
+pub const SNAPPY_INTERFACES: Template = overlay!("snappy/interfaces");
+pub const SWARM_WATCH_SCRIPT: Template = overlay!("firstboot/swarm-watch.sh");
+pub const SWARM_WATCH_UNIT: Template = overlay!("firstboot/clem-swarm-watch.service");
+pub const SWARM_WATCH_TIMER: Template = overlay!("firstboot/clem-swarm-watch.timer");
 
 impl Template {
     pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {

@@ -277,3 +277,191 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
             .find(|c| c.is_file())
     })
 }
+
+fn build_with(config: &str, image: &str, tmp: &Path) -> std::path::PathBuf {
+    let dir = tmp.join("cluster");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cluster.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = tmp.join("out");
+    let key = fixture("keys/test_ed25519.pub");
+    let o = clem(
+        &[
+            "build",
+            "--image",
+            fixture(image).to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(tmp.join("build.log"), stderr(&o)).unwrap();
+    out
+}
+
+fn part_of(img: &Path, n: usize, tmp: &Path) -> std::path::PathBuf {
+    let p = tmp.join(format!(
+        "{}-p{}",
+        img.file_name().unwrap().to_string_lossy(),
+        n + 1
+    ));
+    extract(img, &sfdisk_parts(img)[n], &p);
+    let (ok, text) = tool("e2fsck", &["-fn", p.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    p
+}
+
+const ZERO_TOUCH: &str = r#"
+[cluster]
+interface = "eth0"
+gateway = "10.0.5.1"
+dns = ["10.0.5.1"]
+
+[[node]]
+name = "rpi1"
+address = "10.0.5.11/24"
+role = "manager"
+
+[[node]]
+name = "rpi2"
+address = "10.0.5.12/24"
+"#;
+
+#[test]
+fn zero_touch_swarm_is_the_default_and_only_the_manager_holds_the_client_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build_with(ZERO_TOUCH, SAMPLE_RASPIOS, tmp.path());
+    let ca = tmp.path().join("cluster/tls/ca.pem");
+
+    let m = part_of(&out.join("rpi1.img"), 1, tmp.path());
+    let env = debugfs(&m, "cat /etc/clem-image/node.env");
+    for line in [
+        "SWARM_MODE='zero-touch'",
+        "ROLE='manager'",
+        "NODE_ADDRESS='10.0.5.11'",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line}:\n{env}");
+    }
+    // 10.0.5.0/24 lies inside swarm's default overlay pool 10.0.0.0/8: another pool is used.
+    assert!(
+        env.lines().any(|l| l == "ADDR_POOL='172.30.0.0/16'"),
+        "{env}"
+    );
+    let nodes = debugfs(&m, "cat /etc/clem-image/cluster-nodes");
+    assert!(
+        nodes.contains("rpi1 10.0.5.11 manager\n") && nodes.contains("rpi2 10.0.5.12 worker\n"),
+        "{nodes}"
+    );
+    for f in ["manager-client-key.pem", "manager-client-cert.pem"] {
+        let st = debugfs_stat(&m, &format!("/etc/clem-image/tls/{f}")).unwrap();
+        assert_eq!((st.0 & 0o777, st.1, st.2), (0o600, 0, 0), "{f}");
+    }
+    // The manager's client certificate is a client certificate of this cluster's CA.
+    let cert = tmp.path().join("mc.pem");
+    std::fs::write(
+        &cert,
+        debugfs(&m, "cat /etc/clem-image/tls/manager-client-cert.pem"),
+    )
+    .unwrap();
+    let (ok, text) = openssl(&[
+        "verify",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let wants = debugfs(&m, "ls /etc/systemd/system/timers.target.wants");
+    assert!(wants.contains("clem-swarm-watch.timer"), "{wants}");
+    let script = debugfs(&m, "cat /usr/local/lib/clem-image/swarm-watch");
+    assert!(script.starts_with("#!/bin/bash"), "{script}");
+
+    let w = part_of(&out.join("rpi2.img"), 1, tmp.path());
+    let env = debugfs(&w, "cat /etc/clem-image/node.env");
+    assert!(env.lines().any(|l| l == "ROLE='worker'"), "{env}");
+    let tls = debugfs(&w, "ls /etc/clem-image/tls");
+    assert!(
+        !tls.contains("manager-client"),
+        "worker holds a manager credential: {tls}"
+    );
+    assert!(tls.contains("server-key.pem"), "{tls}");
+    assert!(!debugfs(&w, "ls /etc/clem-image").contains("cluster-nodes"));
+    assert!(!debugfs(&w, "ls /etc/systemd/system").contains("clem-swarm-watch"));
+
+    // Static addresses reach cloud-init as network-config v2, for eth0 only.
+    let img = out.join("rpi2.img");
+    let at = format!("{}@@{}", img.display(), sfdisk_parts(&img)[0].start);
+    let (ok, net) = tool("mtype", &["-i", &at, "::/network-config"]);
+    assert!(ok, "{net}");
+    assert!(
+        net.contains("version: 2") && net.contains("  eth0:"),
+        "{net}"
+    );
+    assert!(net.contains("addresses: [\"10.0.5.12/24\"]"), "{net}");
+    assert!(net.contains("\"via\": \"10.0.5.1\""), "{net}");
+    assert!(!net.contains("eth1"), "{net}");
+}
+
+#[test]
+fn legacy_swarm_uses_static_discovery_and_warns_about_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[swarm]\nmode = \"legacy\"\n{}",
+        ZERO_TOUCH.replace("[cluster]\n", "[cluster]\ndocker = \"insecure-tcp\"\n")
+    );
+    // [swarm] must come before [cluster] keys? TOML tables are order-free: move it.
+    let cfg =
+        cfg.replacen("[swarm]\nmode = \"legacy\"\n", "", 1) + "\n[swarm]\nmode = \"legacy\"\n";
+    let out = build_with(&cfg, SAMPLE_RASPIOS, tmp.path());
+    let w = part_of(&out.join("rpi2.img"), 1, tmp.path());
+    let env = debugfs(&w, "cat /etc/clem-image/node.env");
+    assert!(
+        env.lines()
+            .any(|l| l == "SWARM_DISCOVERY='nodes://10.0.5.11:2375,10.0.5.12:2375'"),
+        "{env}"
+    );
+    assert!(
+        env.lines()
+            .any(|l| l == "SWARM_IMAGE='nimblestratus/rpi-swarm'"),
+        "{env}"
+    );
+
+    let tmp2 = tempfile::tempdir().unwrap();
+    let cfg = "[cluster]\ndocker = \"insecure-tcp\"\n[swarm]\nmode = \"legacy\"\ndiscovery = \"token://0123abcd\"\n[[node]]\nname = \"rpi1\"\n";
+    build_with(cfg, SAMPLE_RASPIOS, tmp2.path());
+    let log = std::fs::read_to_string(tmp2.path().join("build.log")).unwrap();
+    assert!(
+        log.contains("token://") && log.contains("shut down"),
+        "{log}"
+    );
+}
+
+#[test]
+fn snappy_static_address_and_offline_docker_snap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("docker_1.6.1.002_armhf.snap");
+    std::fs::write(&snap, b"not really a snap").unwrap();
+    let cfg = format!(
+        "[cluster]\ndocker_snap = \"{}\"\ngateway = \"10.0.5.1\"\n[[node]]\nname = \"rpi1\"\naddress = \"10.0.5.11/24\"\n",
+        snap.display()
+    );
+    let out = build_with(&cfg, SAMPLE_MBR, tmp.path());
+    let p4 = part_of(&out.join("rpi1.img"), 3, tmp.path());
+    let ifaces = debugfs(&p4, "cat /system-data/etc/network/interfaces.d/eth0");
+    assert!(ifaces.contains("iface eth0 inet static"), "{ifaces}");
+    assert!(
+        ifaces.contains("address 10.0.5.11") && ifaces.contains("netmask 255.255.255.0"),
+        "{ifaces}"
+    );
+    assert!(ifaces.contains("gateway 10.0.5.1"), "{ifaces}");
+    assert_eq!(
+        debugfs(&p4, "cat /clem-image/docker_1.6.1.002_armhf.snap"),
+        "not really a snap"
+    );
+}

@@ -177,6 +177,41 @@ join_legacy() {
         join --addr="$addr:$DOCKER_PORT" "$SWARM_DISCOVERY"
 }
 
+# Zero-touch, manager side: init the swarm (once), then the watch joins the workers.
+swarm_init() {
+    local state addr
+    state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
+    if [ "$state" = active ]; then
+        log "swarm already initialised"
+        return 0
+    fi
+    addr="$(node_address)"
+    if [ -z "$addr" ]; then
+        log "no address on $INTERFACE yet"
+        return 1
+    fi
+    local pool=()
+    if [ -n "${ADDR_POOL:-}" ]; then pool=(--default-addr-pool "$ADDR_POOL"); fi
+    log "initialising the swarm, advertising $addr"
+    docker swarm init --advertise-addr "$addr" ${pool[@]+"${pool[@]}"}
+}
+
+# Legacy swarm, manager side: the 2015 swarm manager container over static discovery.
+start_legacy_manager() {
+    if [ -n "$(docker ps -aq --filter name=clem-swarm-manager)" ]; then
+        log "swarm manager container already exists"
+        return 0
+    fi
+    local tls=()
+    if [ "$DOCKER_MODE" = tls ]; then
+        tls=(--tlsverify --tlscacert=/certs/ca.pem --tlscert=/certs/manager-client-cert.pem
+            --tlskey=/certs/manager-client-key.pem)
+    fi
+    log "starting the legacy swarm manager ($SWARM_IMAGE) on port 3376"
+    docker run -d --restart=always --name clem-swarm-manager -p 3376:2375 \
+        -v "$TLS_DIR:/certs:ro" "$SWARM_IMAGE" manage ${tls[@]+"${tls[@]}"} "$SWARM_DISCOVERY"
+}
+
 main() {
     log "node $NODE_NAME: docker $DOCKER_MODE, swarm $SWARM_MODE"
     if [ "$DOCKER_MODE" != none ]; then
@@ -188,7 +223,19 @@ main() {
     retry docker_ready
     case "$SWARM_MODE" in
         swarm-mode) retry join_swarm_mode ;;
-        legacy) retry join_legacy ;;
+        zero-touch)
+            if [ "$ROLE" = manager ]; then
+                retry swarm_init
+                # The first round now; clem-swarm-watch.timer keeps going after that.
+                systemctl start --no-block clem-swarm-watch.service || true
+            else
+                log "waiting to be joined by the manager (zero-touch)"
+            fi
+            ;;
+        legacy)
+            if [ "$ROLE" = manager ]; then retry start_legacy_manager; fi
+            retry join_legacy
+            ;;
         *) log "no swarm configured" ;;
     esac
     mkdir -p "$STATE_DIR"

@@ -59,11 +59,10 @@ impl DockerExposure {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SwarmKind {
     /// No swarm: docker only.
-    #[default]
     None,
     /// Docker's built-in swarm mode: `docker swarm join --token … manager:2377`.
     SwarmMode,
@@ -88,12 +87,16 @@ struct ClusterSection {
     gateway: Option<IpAddr>,
     #[serde(default)]
     dns: Vec<IpAddr>,
+    /// A docker `.snap` to install offline on Snappy 15.04 (the store is gone).
+    docker_snap: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SwarmSection {
     mode: Option<SwarmKind>,
+    /// Overlay address pool for `swarm init`; chosen automatically when unset.
+    address_pool: Option<Cidr>,
     manager: Option<HostPort>,
     token: Option<Token>,
     discovery: Option<Discovery>,
@@ -129,10 +132,17 @@ pub struct NodeSpec {
 #[derive(Debug, Clone)]
 pub enum Swarm {
     None,
-    Mode {
+    /// Swarm mode with no token given: the manager inits the swarm at first boot and joins
+    /// every worker by calling its docker API over mutual TLS.
+    ZeroTouch {
+        address_pool: Option<Cidr>,
+    },
+    /// Swarm mode, joining an existing manager with a known token.
+    Join {
         manager: HostPort,
         token: Token,
     },
+    /// The standalone swarm of 2015: agent containers and a discovery URL.
     Legacy {
         discovery: Discovery,
         image: ImageRef,
@@ -143,7 +153,8 @@ impl Swarm {
     pub fn kind(&self) -> &'static str {
         match self {
             Swarm::None => "none",
-            Swarm::Mode { .. } => "swarm-mode",
+            Swarm::ZeroTouch { .. } => "zero-touch",
+            Swarm::Join { .. } => "swarm-mode",
             Swarm::Legacy { .. } => "legacy",
         }
     }
@@ -162,7 +173,10 @@ pub struct Cluster {
     pub interface: Interface,
     pub gateway: Option<IpAddr>,
     pub dns: Vec<IpAddr>,
+    pub docker_snap: Option<PathBuf>,
     pub swarm: Swarm,
+    /// Things the user should hear about this config (printed by build).
+    pub warnings: Vec<String>,
     pub nodes: Vec<NodeSpec>,
 }
 
@@ -180,6 +194,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Cluster {
+    /// Every manager first: the first is the one that inits a zero-touch swarm.
+    pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role == Role::Manager)
+    }
+
     /// Loads `path` (if any) and applies `over`.
     pub fn load(path: Option<&Path>, over: Overrides) -> Result<Cluster, ConfigError> {
         let (file, text) = match path {
@@ -251,37 +270,70 @@ impl Cluster {
             nodes[0].role = Role::Manager;
         }
 
-        let swarm = match file.swarm.mode.unwrap_or_default() {
+        let docker = over.docker.or(file.cluster.docker).unwrap_or_default();
+        let conflict = |msg: &str| ConfigError::Conflict(format!("{}: {msg}", cfg_path.display()));
+        // Zero-touch needs the manager to reach workers over mutual TLS: the default
+        // whenever docker is exposed with TLS.
+        let default_kind = if docker == DockerExposure::Tls {
+            SwarmKind::SwarmMode
+        } else {
+            SwarmKind::None
+        };
+        let swarm = match file.swarm.mode.unwrap_or(default_kind) {
             SwarmKind::None => Swarm::None,
-            SwarmKind::SwarmMode => Swarm::Mode {
-                manager: file.swarm.manager.clone().ok_or_else(|| {
-                    ConfigError::Conflict(format!(
-                        "{}: [swarm] mode = \"swarm-mode\" needs manager = \"<address>:2377\"",
-                        cfg_path.display()
+            SwarmKind::SwarmMode => match (file.swarm.manager.clone(), file.swarm.token.clone()) {
+                (None, None) if docker == DockerExposure::Tls => Swarm::ZeroTouch {
+                    address_pool: file.swarm.address_pool.clone(),
+                },
+                (None, None) => {
+                    return Err(conflict(
+                        "zero-touch swarm mode needs docker = \"tls\" (the manager joins workers over mutual TLS); give manager and token to join an existing swarm",
                     ))
-                })?,
-                token: file.swarm.token.clone().ok_or_else(|| {
-                    ConfigError::Conflict(format!(
-                        "{}: [swarm] mode = \"swarm-mode\" needs token = \"SWMTKN-…\"",
-                        cfg_path.display()
+                }
+                (Some(manager), Some(token)) => Swarm::Join { manager, token },
+                _ => {
+                    return Err(conflict(
+                        "[swarm] needs both manager and token to join an existing swarm, or neither for zero-touch",
                     ))
-                })?,
+                }
             },
-            SwarmKind::Legacy => Swarm::Legacy {
-                discovery: file.swarm.discovery.clone().ok_or_else(|| {
-                    ConfigError::Conflict(format!(
-                        "{}: [swarm] mode = \"legacy\" needs discovery = \"nodes://…\" or \"token://…\"",
-                        cfg_path.display()
-                    ))
-                })?,
-                image: file
-                    .swarm
-                    .image
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_LEGACY_IMAGE.parse().expect("valid")),
-            },
+            SwarmKind::Legacy => {
+                let discovery = match file.swarm.discovery.clone() {
+                    Some(d) => d,
+                    None => {
+                        // Static discovery from the config: every node's address:port.
+                        let port = docker.port().unwrap_or(2375);
+                        let list: Vec<String> = nodes
+                            .iter()
+                            .map(|n| match &n.address {
+                                Some(a) => format!("{}:{port}", a.addr),
+                                None => format!("{}:{port}", n.name),
+                            })
+                            .collect();
+                        format!("nodes://{}", list.join(","))
+                            .parse()
+                            .map_err(|e: String| ConfigError::Conflict(e))?
+                    }
+                };
+                Swarm::Legacy {
+                    discovery,
+                    image: file
+                        .swarm
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_LEGACY_IMAGE.parse().expect("valid")),
+                }
+            }
         };
 
+        let mut warnings = Vec::new();
+        if let Swarm::Legacy { discovery, .. } = &swarm {
+            if discovery.as_str().starts_with("token://") {
+                warnings.push(
+                    "legacy swarm with token:// discovery: Docker's hosted discovery service was shut down years ago, so this cluster cannot form; use nodes:// (the default when discovery is not set)".into(),
+                );
+            }
+        }
         let mut ssh_key_files: Vec<PathBuf> = file
             .cluster
             .ssh_keys
@@ -305,7 +357,13 @@ impl Cluster {
                 dir
             },
             ssh_key_files,
-            docker: over.docker.or(file.cluster.docker).unwrap_or_default(),
+            warnings,
+            docker,
+            docker_snap: file
+                .cluster
+                .docker_snap
+                .as_ref()
+                .map(|p| base.join(expand_home(p))),
             interface: file
                 .cluster
                 .interface
@@ -369,6 +427,37 @@ mod tests {
         assert_eq!(c.nodes[0].role, Role::Manager);
         assert_eq!(c.nodes[1].role, Role::Worker);
         assert_eq!(c.interface.as_str(), "eth0");
-        assert!(matches!(c.swarm, Swarm::None));
+        assert!(matches!(c.swarm, Swarm::ZeroTouch { .. }));
     }
+}
+
+/// Picks the overlay address pool for `swarm init`: swarm's default 10.0.0.0/8 unless a
+/// node address falls inside it, then the first candidate no node address falls into.
+pub fn overlay_pool(cluster: &Cluster, configured: Option<&Cidr>) -> Option<Cidr> {
+    if let Some(c) = configured {
+        return Some(c.clone());
+    }
+    let inside = |pool: &Cidr| {
+        cluster
+            .nodes
+            .iter()
+            .filter_map(|n| n.address.as_ref())
+            .any(|a| match (a.addr, pool.addr) {
+                (IpAddr::V4(x), IpAddr::V4(p)) => {
+                    let mask = u32::MAX
+                        .checked_shl(32 - u32::from(pool.prefix))
+                        .unwrap_or(0);
+                    u32::from(x) & mask == u32::from(p) & mask
+                }
+                _ => false,
+            })
+    };
+    let default: Cidr = "10.0.0.0/8".parse().expect("valid");
+    if !inside(&default) {
+        return None;
+    }
+    ["172.30.0.0/16", "192.168.224.0/20"]
+        .iter()
+        .map(|c| c.parse::<Cidr>().expect("valid"))
+        .find(|c| !inside(c))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use thiserror::Error;
 
-use super::config::{Cluster, DockerExposure, NodeSpec, Swarm};
+use super::config::{overlay_pool, Cluster, DockerExposure, NodeSpec, Role, Swarm};
 use super::tls::{ClusterCa, TlsError};
 use super::values::shell_quote;
 use crate::flavour::Flavour;
@@ -44,6 +44,28 @@ pub struct Layout {
     pub script: &'static str,
     /// Extra unit to order after (Snappy's docker unit has a versioned name).
     pub docker_unit: &'static str,
+    /// The manager's swarm watch script.
+    pub watch_script: &'static str,
+}
+
+/// `name address role` per line, for the manager's swarm watch. Every field is validated
+/// (host names, IP addresses), so the file needs no quoting.
+fn cluster_nodes(cluster: &Cluster) -> String {
+    let mut s = String::from("# Written by clem-image: name address role\n");
+    for n in &cluster.nodes {
+        let addr = n.address.as_ref().map(|a| a.addr.to_string());
+        let role = if n.role == Role::Manager {
+            "manager"
+        } else {
+            "worker"
+        };
+        s.push_str(&format!(
+            "{} {} {role}\n",
+            n.name,
+            addr.as_deref().unwrap_or("-")
+        ));
+    }
+    s
 }
 
 pub fn layout(flavour: Flavour) -> Layout {
@@ -53,11 +75,13 @@ pub fn layout(flavour: Flavour) -> Layout {
             conf_dir: "/writable/clem-image",
             script: "/writable/clem-image/firstboot",
             docker_unit: "snappy-autopilot.service",
+            watch_script: "/writable/clem-image/swarm-watch",
         },
         _ => Layout {
             conf_dir: "/etc/clem-image",
             script: "/usr/local/lib/clem-image/firstboot",
             docker_unit: "containerd.service",
+            watch_script: "/usr/local/lib/clem-image/swarm-watch",
         },
     }
 }
@@ -94,9 +118,20 @@ pub fn node_files(
             .unwrap_or_default()),
     );
     vars.insert("swarm_mode", q(cluster.swarm.kind()));
+    let is_manager = node.role == Role::Manager;
+    vars.insert("role", q(if is_manager { "manager" } else { "worker" }));
+    let pool = match &cluster.swarm {
+        Swarm::ZeroTouch { address_pool } => overlay_pool(cluster, address_pool.as_ref()),
+        _ => None,
+    };
+    vars.insert(
+        "addr_pool",
+        q(&pool.map(|p| p.to_string()).unwrap_or_default()),
+    );
     let (manager, image, discovery) = match &cluster.swarm {
         Swarm::None => (String::new(), String::new(), String::new()),
-        Swarm::Mode { manager, .. } => (manager.to_string(), String::new(), String::new()),
+        Swarm::Join { manager, .. } => (manager.to_string(), String::new(), String::new()),
+        Swarm::ZeroTouch { .. } => (String::new(), String::new(), String::new()),
         Swarm::Legacy { discovery, image } => {
             (String::new(), image.to_string(), discovery.to_string())
         }
@@ -107,6 +142,7 @@ pub fn node_files(
     vars.insert("conf_dir", lay.conf_dir.to_string());
     vars.insert("script", lay.script.to_string());
     vars.insert("docker_unit", lay.docker_unit.to_string());
+    vars.insert("watch_script", lay.watch_script.to_string());
 
     let conf = lay.conf_dir;
     let data = |path: String, text: String, mode: u16| NodeFile {
@@ -137,7 +173,7 @@ pub fn node_files(
             mode: 0o777,
         },
     ];
-    if let Swarm::Mode { token, .. } = &cluster.swarm {
+    if let Swarm::Join { token, .. } = &cluster.swarm {
         files.push(data(
             format!("{conf}/swarm-token"),
             format!("{token}\n"),
@@ -157,6 +193,51 @@ pub fn node_files(
             0o644,
         ));
         files.push(data(format!("{conf}/tls/server-key.pem"), pair.key, 0o600));
+        // The credential to call other nodes' docker APIs lives on managers only.
+        let calls_workers = matches!(
+            cluster.swarm,
+            Swarm::ZeroTouch { .. } | Swarm::Legacy { .. }
+        );
+        if is_manager && calls_workers {
+            let client = ca.manager_client(&node.name)?;
+            files.push(data(
+                format!("{conf}/tls/manager-client-cert.pem"),
+                client.cert,
+                0o600,
+            ));
+            files.push(data(
+                format!("{conf}/tls/manager-client-key.pem"),
+                client.key,
+                0o600,
+            ));
+        }
+    }
+    if is_manager && matches!(cluster.swarm, Swarm::ZeroTouch { .. }) {
+        files.push(data(
+            format!("{conf}/cluster-nodes"),
+            cluster_nodes(cluster),
+            0o644,
+        ));
+        files.push(data(
+            lay.watch_script.to_string(),
+            overlay::SWARM_WATCH_SCRIPT.text.to_string(),
+            0o755,
+        ));
+        files.push(data(
+            "/etc/systemd/system/clem-swarm-watch.service".into(),
+            overlay::SWARM_WATCH_UNIT.render(&vars)?,
+            0o644,
+        ));
+        files.push(data(
+            "/etc/systemd/system/clem-swarm-watch.timer".into(),
+            overlay::SWARM_WATCH_TIMER.text.to_string(),
+            0o644,
+        ));
+        files.push(NodeFile {
+            path: "/etc/systemd/system/timers.target.wants/clem-swarm-watch.timer".into(),
+            body: Body::Symlink("/etc/systemd/system/clem-swarm-watch.timer".into()),
+            mode: 0o777,
+        });
     }
     Ok(files)
 }

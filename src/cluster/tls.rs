@@ -207,6 +207,21 @@ impl ClusterCa {
         })
     }
 
+    /// The client certificate a zero-touch manager uses to call workers' docker APIs. It is
+    /// placed only on that manager.
+    pub fn manager_client(&self, node: &NodeName) -> Result<Pair, TlsError> {
+        let dir = self.dir.join("nodes").join(node.as_str()).join("client");
+        let spec = format!("client {node}-swarm-manager\n");
+        self.cached(&dir, &spec, || {
+            self.sign(
+                &format!("{node}-swarm-manager"),
+                Vec::new(),
+                ExtendedKeyUsagePurpose::ClientAuth,
+                &dir,
+            )
+        })
+    }
+
     /// The operator's client certificate, in `dir/client/` as `DOCKER_CERT_PATH` expects.
     pub fn operator_client(&self) -> Result<PathBuf, TlsError> {
         let dir = self.dir.join("client");

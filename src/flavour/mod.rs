@@ -37,6 +37,8 @@ pub enum PlanError {
     FirstBoot(#[from] FirstBootError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    #[error("{0}")]
+    Input(String),
     #[error("reading the image: {0}")]
     Read(#[from] Ext4ReadError),
 }
@@ -106,6 +108,10 @@ pub fn plan_node(
     match info.flavour {
         Flavour::SnappyCore15 => snappy::plan(info, image, inp, &files, &mut plan)?,
         Flavour::RaspberryPiOs | Flavour::UbuntuPi => {
+            if inp.cluster.docker_snap.is_some() {
+                plan.notes
+                    .push("docker_snap is for Snappy 15.04 images only; ignored".into());
+            }
             rootfs::plan(info, image, inp, &files, &mut plan)?;
             seed::fat_seed(info, inp, &mut plan)?;
         }

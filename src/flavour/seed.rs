@@ -57,5 +57,37 @@ pub(super) fn fat_seed(
         user_data.into_bytes(),
         inp.epoch,
     ));
+    if let Some(net) = network_config(inp)? {
+        plan.push(FileOp::fat(
+            n,
+            "/network-config",
+            net.into_bytes(),
+            inp.epoch,
+        ));
+    }
     Ok(())
+}
+
+/// cloud-init network-config (version 2) for the cluster interface, when the node has a
+/// static address; with none, the image's own setup (DHCP) stays.
+pub(super) fn network_config(inp: &NodeInputs<'_>) -> Result<Option<String>, PlanError> {
+    let Some(addr) = &inp.node.address else {
+        return Ok(None);
+    };
+    let c = inp.cluster;
+    let mut vars = BTreeMap::new();
+    vars.insert("node", inp.node.name.to_string());
+    vars.insert("interface", c.interface.to_string());
+    vars.insert("addresses", overlay::yaml_list(&[addr.to_string()]));
+    let routes = match c.gateway {
+        Some(gw) => format!(
+            "[{{\"to\": \"default\", \"via\": {}}}]",
+            overlay::yaml_str(&gw.to_string())
+        ),
+        None => "[]".into(),
+    };
+    vars.insert("routes", routes);
+    let dns: Vec<String> = c.dns.iter().map(ToString::to_string).collect();
+    vars.insert("dns", overlay::yaml_list(&dns));
+    Ok(Some(overlay::NETWORK_CONFIG.render(&vars)?))
 }

@@ -4,6 +4,7 @@
 //! mounted at `/writable`. cloud-init reads its seed from
 //! `/var/lib/cloud/seed/nocloud-net/`, i.e. on `writable`, not on `system-boot`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{rootfs, seed, NodeInputs, PlanError};
@@ -16,6 +17,63 @@ use crate::probe::{open_part, ImageInfo};
 /// `/etc/systemd/system` is a "transition" writable path: copied from the system partition
 /// at boot only while missing on `writable`. Creating it ourselves means copying it first.
 const UNIT_DIR: &str = "/etc/systemd/system";
+const IFACES_DIR: &str = "/etc/network/interfaces.d";
+
+/// Copies `dir` from the system partition to `system-data/<dir>` on writable, as the first
+/// boot would, unless writable already has it (or the system has nothing to copy).
+fn transition_copy(
+    sr: &Ext4Reader,
+    wr: &Ext4Reader,
+    dir: &str,
+    w: u32,
+    epoch: u64,
+    plan: &mut NodePlan,
+) -> Result<(), PlanError> {
+    let target = format!("/system-data{dir}");
+    if wr.exists(&target) || !sr.exists(dir) {
+        return Ok(());
+    }
+    for e in sr.list_under(dir)? {
+        let rel = &e.path[dir.len()..];
+        let owner = Owner {
+            mode: e
+                .mode
+                .as_deref()
+                .and_then(|m| u16::from_str_radix(m, 8).ok())
+                .unwrap_or(0o644),
+            uid: e.uid.unwrap_or(0),
+            gid: e.gid.unwrap_or(0),
+        };
+        let kind = match e.kind {
+            EntryKind::Dir => OpKind::Dir,
+            EntryKind::Symlink => OpKind::Symlink {
+                target: e.target.clone().unwrap_or_default(),
+            },
+            EntryKind::File => OpKind::File {
+                data: sr.read(&e.path)?,
+            },
+            EntryKind::Other => continue,
+        };
+        plan.push(FileOp::ext4(
+            w,
+            &format!("{target}{rel}"),
+            kind,
+            owner,
+            epoch,
+        ));
+    }
+    plan.notes.push(format!(
+        "copied the system partition's {dir} to writable (a transition path) before changing it"
+    ));
+    Ok(())
+}
+
+fn netmask(prefix: u8) -> String {
+    let bits = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    std::net::Ipv4Addr::from(bits).to_string()
+}
 
 pub(super) fn plan(
     info: &ImageInfo,
@@ -101,33 +159,59 @@ pub(super) fn plan(
     }
 
     // Enabling a unit writes into /etc/systemd/system: do the transition copy first.
-    let unit_dir_w = format!("/system-data{UNIT_DIR}");
-    if !wr.exists(&unit_dir_w) {
-        for e in sr.list_under(UNIT_DIR)? {
-            let rel = &e.path[UNIT_DIR.len()..];
-            let owner = Owner {
-                mode: e
-                    .mode
-                    .as_deref()
-                    .and_then(|m| u16::from_str_radix(m, 8).ok())
-                    .unwrap_or(0o644),
-                uid: e.uid.unwrap_or(0),
-                gid: e.gid.unwrap_or(0),
-            };
-            let kind = match e.kind {
-                EntryKind::Dir => OpKind::Dir,
-                EntryKind::Symlink => OpKind::Symlink {
-                    target: e.target.clone().unwrap_or_default(),
-                },
-                EntryKind::File => OpKind::File {
-                    data: sr.read(&e.path)?,
-                },
-                EntryKind::Other => continue,
-            };
-            plan.push(op(&format!("{unit_dir_w}{rel}"), kind, owner));
+    transition_copy(&sr, &wr, UNIT_DIR, w, epoch, plan)?;
+
+    // A static address: ifupdown's interfaces.d, also a transition path.
+    if let Some(addr) = &inp.node.address {
+        transition_copy(&sr, &wr, IFACES_DIR, w, epoch, plan)?;
+        let c = inp.cluster;
+        let mut vars = BTreeMap::new();
+        vars.insert("node", inp.node.name.to_string());
+        vars.insert("interface", c.interface.to_string());
+        vars.insert("address", addr.addr.to_string());
+        vars.insert("netmask", netmask(addr.prefix));
+        let mut options = String::new();
+        if let Some(gw) = c.gateway {
+            options.push_str(&format!("    gateway {gw}\n"));
         }
-        plan.notes.push(format!(
-            "copied the system partition's {UNIT_DIR} to writable (a transition path) before enabling units"
+        if !c.dns.is_empty() {
+            let dns: Vec<String> = c.dns.iter().map(ToString::to_string).collect();
+            options.push_str(&format!("    dns-nameservers {}\n", dns.join(" ")));
+        }
+        vars.insert("options", options);
+        let body = crate::overlay::SNAPPY_INTERFACES.render(&vars)?;
+        plan.push(op(
+            &format!("/system-data{IFACES_DIR}/{}", c.interface),
+            OpKind::File {
+                data: body.into_bytes(),
+            },
+            Owner::root(0o644),
+        ));
+    }
+
+    // The 15.04 store is gone: a docker .snap from the config is installed offline from here.
+    if let Some(snap) = &inp.cluster.docker_snap {
+        let name = snap
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| {
+                n.starts_with("docker")
+                    && n.ends_with(".snap")
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+            .ok_or_else(|| {
+                PlanError::Input(format!(
+                    "{}: a docker snap must be named docker*.snap (letters, digits, . _ -)",
+                    snap.display()
+                ))
+            })?;
+        let data = std::fs::read(snap)
+            .map_err(|e| PlanError::Input(format!("{}: cannot read: {e}", snap.display())))?;
+        plan.push(op(
+            &format!("/clem-image/{name}"),
+            OpKind::File { data },
+            Owner::root(0o644),
         ));
     }
 
