@@ -383,6 +383,37 @@ fn expand_home(p: &Path) -> PathBuf {
     }
 }
 
+/// Picks the overlay address pool for `swarm init`: swarm's default 10.0.0.0/8 unless a
+/// node address falls inside it, then the first candidate no node address falls into.
+pub fn overlay_pool(cluster: &Cluster, configured: Option<&Cidr>) -> Option<Cidr> {
+    if let Some(c) = configured {
+        return Some(c.clone());
+    }
+    let inside = |pool: &Cidr| {
+        cluster
+            .nodes
+            .iter()
+            .filter_map(|n| n.address.as_ref())
+            .any(|a| match (a.addr, pool.addr) {
+                (IpAddr::V4(x), IpAddr::V4(p)) => {
+                    let mask = u32::MAX
+                        .checked_shl(32 - u32::from(pool.prefix))
+                        .unwrap_or(0);
+                    u32::from(x) & mask == u32::from(p) & mask
+                }
+                _ => false,
+            })
+    };
+    let default: Cidr = "10.0.0.0/8".parse().expect("valid");
+    if !inside(&default) {
+        return None;
+    }
+    ["172.30.0.0/16", "192.168.224.0/20"]
+        .iter()
+        .map(|c| c.parse::<Cidr>().expect("valid"))
+        .find(|c| !inside(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,35 +460,4 @@ mod tests {
         assert_eq!(c.interface.as_str(), "eth0");
         assert!(matches!(c.swarm, Swarm::ZeroTouch { .. }));
     }
-}
-
-/// Picks the overlay address pool for `swarm init`: swarm's default 10.0.0.0/8 unless a
-/// node address falls inside it, then the first candidate no node address falls into.
-pub fn overlay_pool(cluster: &Cluster, configured: Option<&Cidr>) -> Option<Cidr> {
-    if let Some(c) = configured {
-        return Some(c.clone());
-    }
-    let inside = |pool: &Cidr| {
-        cluster
-            .nodes
-            .iter()
-            .filter_map(|n| n.address.as_ref())
-            .any(|a| match (a.addr, pool.addr) {
-                (IpAddr::V4(x), IpAddr::V4(p)) => {
-                    let mask = u32::MAX
-                        .checked_shl(32 - u32::from(pool.prefix))
-                        .unwrap_or(0);
-                    u32::from(x) & mask == u32::from(p) & mask
-                }
-                _ => false,
-            })
-    };
-    let default: Cidr = "10.0.0.0/8".parse().expect("valid");
-    if !inside(&default) {
-        return None;
-    }
-    ["172.30.0.0/16", "192.168.224.0/20"]
-        .iter()
-        .map(|c| c.parse::<Cidr>().expect("valid"))
-        .find(|c| !inside(c))
 }
