@@ -12,6 +12,9 @@ STATE_DIR="$ROOT/var/lib/clem-image"
 DONE="$STATE_DIR/firstboot.done"
 SLEEP="${CLEM_SLEEP:-sleep}"
 MAX_TRIES="${CLEM_MAX_TRIES:-8}"
+# Snappy puts a snap's commands (docker) in /apps/bin, which only login shells have on PATH,
+# not a systemd unit.
+PATH="$PATH:$ROOT/apps/bin"
 
 log() { echo "clem-firstboot: $*"; }
 
@@ -94,17 +97,31 @@ configure_snappy() {
             log "$conf already configured"
         else
             log "setting DOCKER_OPTIONS in $conf"
-            if grep -q '^DOCKER_OPTIONS=' "$conf"; then
-                sed -i "s|^DOCKER_OPTIONS=.*|$line|" "$conf"
-            else
-                echo "$line" >>"$conf"
-            fi
+            # Replace the first DOCKER_OPTIONS= line (drop any others), or append one. The
+            # line is passed through the environment: no sed/awk escaping of its characters.
+            CLEM_LINE="$line" awk '
+                /^DOCKER_OPTIONS=/ { if (!done) print ENVIRON["CLEM_LINE"]; done = 1; next }
+                { print }
+                END { if (!done) print ENVIRON["CLEM_LINE"] }' "$conf" >"$conf.clem-new"
+            # cat, not mv: keeps the file's owner and mode.
+            cat "$conf.clem-new" >"$conf"
+            rm -f "$conf.clem-new"
         fi
     done
-    local unit
-    unit="$(systemctl list-unit-files --no-legend 'docker_docker-daemon_*.service' | awk 'NR==1 {print $1}')"
-    log "restarting ${unit:-docker}"
-    systemctl restart "${unit:-docker_docker-daemon}"
+    # The snap's unit name carries its version (docker_docker-daemon_1.6.1.002.service).
+    local unit path
+    unit="$(systemctl list-unit-files --no-legend 'docker_docker-daemon_*.service' | awk 'NR==1 {print $1}')" || unit=""
+    if [ -z "$unit" ]; then
+        for path in "$ROOT"/etc/systemd/system/docker_docker-daemon_*.service; do
+            if [ -e "$path" ]; then unit="${path##*/}"; break; fi
+        done
+    fi
+    if [ -z "$unit" ]; then
+        log "no docker_docker-daemon_*.service unit found"
+        return 1
+    fi
+    log "restarting $unit"
+    systemctl restart "$unit"
 }
 
 configure_systemd() {
@@ -157,8 +174,14 @@ join_swarm_mode() {
         log "already in a swarm"
         return 0
     fi
+    local token
+    token="$(cat "$ROOT$CONF_DIR/swarm-token")" || return 1
+    if [ -z "$token" ]; then
+        log "empty swarm token in $ROOT$CONF_DIR/swarm-token"
+        return 1
+    fi
     log "joining the swarm at $SWARM_MANAGER"
-    docker swarm join --token "$(cat "$ROOT$CONF_DIR/swarm-token")" "$SWARM_MANAGER"
+    docker swarm join --token "$token" "$SWARM_MANAGER"
 }
 
 join_legacy() {
@@ -219,6 +242,11 @@ main() {
             snappy-core-15) configure_snappy ;;
             *) configure_systemd ;;
         esac
+    fi
+    if [ "$SWARM_MODE" = legacy ] && [ -z "$DOCKER_PORT" ]; then
+        # The agent advertises this node's docker on TCP to the manager; there is none.
+        log "legacy swarm needs docker on TCP (DOCKER_MODE is $DOCKER_MODE)"
+        exit 1
     fi
     retry docker_ready
     case "$SWARM_MODE" in

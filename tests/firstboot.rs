@@ -1,0 +1,720 @@
+//! The first-boot script (`overlays/firstboot/firstboot.sh`), run under bash against a
+//! temporary root with fake `docker`, `systemctl`, `snappy` and `ip` on PATH. The fakes log
+//! every invocation's argv and behave by state files, so each case can assert on exactly what
+//! the script ran and what it wrote.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clem_image::cluster::values::shell_quote;
+
+fn overlay(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("overlays/firstboot")
+        .join(name)
+}
+
+/// Field separator in the call log (argv elements may contain spaces).
+const SEP: char = '\u{1f}';
+
+/// Shared prelude of every fake: log argv, know where the state lives.
+fn fake_prelude(name: &str, log: &Path, state: &Path, root: &Path) -> String {
+    format!(
+        "#!/bin/bash\n\
+         LOG='{log}'\nSTATE='{state}'\nROOT='{root}'\n\
+         {{ printf '%s\\037' '{name}' \"$@\"; printf '\\n'; }} >>\"$LOG\"\n",
+        log = log.display(),
+        state = state.display(),
+        root = root.display(),
+    )
+}
+
+const FAKE_DOCKER: &str = r#"
+# A counter file makes `swarm join` fail that many times; join_always_fails makes it fail forever.
+case "$1" in
+info)
+    if [ -e "$STATE/docker_down" ]; then exit 1; fi
+    if [ "${2:-}" = --format ]; then
+        if [ -e "$STATE/joined" ]; then echo active; else echo inactive; fi
+    fi
+    exit 0 ;;
+swarm)
+    if [ "$2" = join ]; then
+        if [ -e "$STATE/join_always_fails" ]; then
+            echo "Error response from daemon: manager unreachable" >&2; exit 1
+        fi
+        n=$(cat "$STATE/join_failures" 2>/dev/null || echo 0)
+        if [ "$n" -gt 0 ]; then
+            echo $((n - 1)) >"$STATE/join_failures"
+            echo "Error response from daemon: manager unreachable" >&2; exit 1
+        fi
+        touch "$STATE/joined"; echo "This node joined a swarm as a worker."; exit 0
+    fi
+    exit 1 ;;
+ps)
+    if [ -e "$STATE/agent" ]; then cat "$STATE/agent"; fi
+    exit 0 ;;
+run)
+    echo 0123456789ab >"$STATE/agent"; cat "$STATE/agent"; exit 0 ;;
+esac
+exit 0
+"#;
+
+const FAKE_SYSTEMCTL: &str = r#"
+if [ "$1" = list-unit-files ]; then
+    if [ -e "$STATE/snappy_unit" ]; then echo "$(cat "$STATE/snappy_unit") enabled enabled"; fi
+fi
+exit 0
+"#;
+
+/// `snappy install` creates what the docker snap brings: its conf in both places, its unit,
+/// and the /apps/bin wrapper (here: a copy of the fake docker).
+const FAKE_SNAPPY: &str = r#"
+if [ "$1" = install ]; then
+    v=$(cat "$STATE/snap_version" 2>/dev/null || echo 1.6.1.002)
+    for d in "$ROOT/var/lib/apps/docker/$v/etc" "$ROOT/apps/docker/$v/etc"; do
+        mkdir -p "$d"; echo 'DOCKER_OPTIONS=""' >"$d/docker.conf"
+    done
+    echo "docker_docker-daemon_$v.service" >"$STATE/snappy_unit"
+    mkdir -p "$ROOT/apps/bin"
+    exit 0
+fi
+exit 1
+"#;
+
+const FAKE_IP: &str = r#"
+if [ "$*" = "-4 -o addr show dev eth0" ] && [ -e "$STATE/ip" ]; then
+    a=$(cat "$STATE/ip")
+    echo "2: eth0    inet $a/24 brd 10.0.5.255 scope global eth0\       valid_lft forever preferred_lft forever"
+fi
+exit 0
+"#;
+
+struct Node {
+    tmp: tempfile::TempDir,
+    conf_dir: &'static str,
+    max_tries: u32,
+}
+
+impl Node {
+    fn new(conf_dir: &'static str) -> Node {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["root", "bin", "state"] {
+            fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        let node = Node {
+            tmp,
+            conf_dir,
+            max_tries: 4,
+        };
+        fs::create_dir_all(node.conf()).unwrap();
+        for (name, body) in [
+            ("docker", FAKE_DOCKER),
+            ("systemctl", FAKE_SYSTEMCTL),
+            ("snappy", FAKE_SNAPPY),
+            ("ip", FAKE_IP),
+        ] {
+            node.write_fake(&node.bin().join(name), name, body);
+        }
+        node
+    }
+
+    fn write_fake(&self, path: &Path, name: &str, body: &str) {
+        let text = fake_prelude(name, &self.log(), &self.state(), &self.root()) + body;
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn root(&self) -> PathBuf {
+        self.tmp.path().join("root")
+    }
+    fn bin(&self) -> PathBuf {
+        self.tmp.path().join("bin")
+    }
+    fn state(&self) -> PathBuf {
+        self.tmp.path().join("state")
+    }
+    fn log(&self) -> PathBuf {
+        self.tmp.path().join("calls.log")
+    }
+    /// A path on the node (`/etc/...`) inside the temporary root.
+    fn at(&self, node_path: &str) -> PathBuf {
+        self.root().join(node_path.trim_start_matches('/'))
+    }
+    fn conf(&self) -> PathBuf {
+        self.at(self.conf_dir)
+    }
+    fn done(&self) -> PathBuf {
+        self.at("/var/lib/clem-image/firstboot.done")
+    }
+
+    /// node.env as clem-image renders it: every value a single-quoted shell word.
+    fn write_env(&self, vars: &[(&str, &str)]) {
+        let mut text = String::from("# Written by clem-image for node test; read by the first-boot script. Values are quoted.\n");
+        for (k, v) in vars {
+            text.push_str(&format!("{k}={}\n", shell_quote(v)));
+        }
+        fs::write(self.conf().join("node.env"), text).unwrap();
+    }
+
+    fn set_state(&self, name: &str, value: &str) {
+        fs::write(self.state().join(name), value).unwrap();
+    }
+
+    fn run(&self) -> Output {
+        let out = Command::new("/bin/bash")
+            .arg(overlay("firstboot.sh"))
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
+            .env("CLEM_ROOT", self.root())
+            .env("CLEM_CONF_DIR", self.conf_dir)
+            .env("CLEM_SLEEP", "true")
+            .env("CLEM_MAX_TRIES", self.max_tries.to_string())
+            .current_dir(self.tmp.path())
+            .output()
+            .expect("run bash");
+        fs::write(
+            self.tmp.path().join("last-output"),
+            [&out.stdout[..], &out.stderr[..]].concat(),
+        )
+        .unwrap();
+        out
+    }
+
+    fn run_ok(&self) -> Output {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "firstboot failed: {}\ncalls: {:#?}",
+            text(&out),
+            self.calls()
+        );
+        out
+    }
+
+    /// Every fake invocation so far, as argv vectors (the program name first).
+    fn calls(&self) -> Vec<Vec<String>> {
+        let Ok(log) = fs::read_to_string(self.log()) else {
+            return Vec::new();
+        };
+        log.lines()
+            .map(|l| {
+                let mut v: Vec<String> = l.split(SEP).map(str::to_string).collect();
+                v.pop(); // the trailing separator
+                v
+            })
+            .collect()
+    }
+
+    fn calls_of(&self, prefix: &[&str]) -> Vec<Vec<String>> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.len() >= prefix.len() && c.iter().zip(prefix).all(|(a, b)| a == b))
+            .collect()
+    }
+
+    fn clear_log(&self) {
+        let _ = fs::remove_file(self.log());
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn argv(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn pos(calls: &[Vec<String>], want: &[&str]) -> usize {
+    calls
+        .iter()
+        .position(|c| c == &argv(want))
+        .unwrap_or_else(|| panic!("no call {want:?} in {calls:#?}"))
+}
+
+const TOKEN: &str =
+    "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+
+fn pi_os_env(docker_mode: &str, port: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NODE_NAME", "node2".into()),
+        ("FLAVOUR", "raspberry-pi-os".into()),
+        ("DOCKER_MODE", docker_mode.into()),
+        ("DOCKER_PORT", port.into()),
+        ("INTERFACE", "eth0".into()),
+        ("NODE_ADDRESS", "10.0.5.26".into()),
+        ("SWARM_MODE", "swarm-mode".into()),
+        ("SWARM_MANAGER", "10.0.5.25:2377".into()),
+        ("SWARM_IMAGE", "".into()),
+        ("SWARM_DISCOVERY", "".into()),
+    ]
+}
+
+fn write_env_owned(node: &Node, vars: &[(&'static str, String)]) {
+    let v: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    node.write_env(&v);
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()))
+}
+
+#[test]
+fn raspberry_pi_os_tls_swarm_mode_join_with_retries() {
+    let node = Node::new("/etc/clem-image");
+    write_env_owned(&node, &pi_os_env("tls", "2376"));
+    fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
+    node.set_state("join_failures", "2");
+
+    node.run_ok();
+
+    let json = read_json(&node.at("/etc/docker/daemon.json"));
+    assert_eq!(
+        json["hosts"],
+        serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"])
+    );
+    assert_eq!(json["tlsverify"], serde_json::json!(true));
+    assert_eq!(json["tlscacert"], "/etc/clem-image/tls/ca.pem");
+    assert_eq!(json["tlscert"], "/etc/clem-image/tls/server-cert.pem");
+    assert_eq!(json["tlskey"], "/etc/clem-image/tls/server-key.pem");
+
+    let dropin =
+        fs::read_to_string(node.at("/etc/systemd/system/docker.service.d/clem-image.conf"))
+            .unwrap();
+    let lines: Vec<&str> = dropin.lines().map(str::trim).collect();
+    let svc = lines
+        .iter()
+        .position(|l| *l == "[Service]")
+        .expect("[Service]");
+    let empty = lines
+        .iter()
+        .position(|l| *l == "ExecStart=")
+        .expect("empty ExecStart=");
+    assert!(svc < empty, "{dropin}");
+    let exec = lines[empty + 1];
+    assert!(
+        exec.starts_with("ExecStart=") && exec.contains("dockerd"),
+        "{dropin}"
+    );
+    assert!(!exec.contains("-H") && !exec.contains("fd://"), "{dropin}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("ExecStart=")).count(),
+        2,
+        "{dropin}"
+    );
+
+    let calls = node.calls();
+    let reload = pos(&calls, &["systemctl", "daemon-reload"]);
+    let restart = pos(&calls, &["systemctl", "restart", "docker"]);
+    assert!(reload < restart, "{calls:#?}");
+    let join = [
+        "docker",
+        "swarm",
+        "join",
+        "--token",
+        TOKEN,
+        "10.0.5.25:2377",
+    ];
+    let joins = node.calls_of(&["docker", "swarm", "join"]);
+    assert_eq!(joins, vec![argv(&join); 3], "two failures, then success");
+    assert!(restart < pos(&calls, &join), "{calls:#?}");
+    assert!(node.done().exists());
+
+    // Done means done: the second run touches nothing.
+    node.clear_log();
+    let out = node.run_ok();
+    assert!(
+        node.calls().is_empty(),
+        "{:#?}\n{}",
+        node.calls(),
+        text(&out)
+    );
+}
+
+#[test]
+fn insecure_tcp_has_no_tls_keys() {
+    let node = Node::new("/etc/clem-image");
+    let mut env = pi_os_env("insecure-tcp", "2375");
+    env.retain(|(k, _)| *k != "SWARM_MODE");
+    env.push(("SWARM_MODE", "none".into()));
+    write_env_owned(&node, &env);
+
+    node.run_ok();
+
+    let json = read_json(&node.at("/etc/docker/daemon.json"));
+    let obj = json.as_object().unwrap();
+    assert_eq!(
+        json["hosts"],
+        serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"])
+    );
+    for key in ["tlsverify", "tlscacert", "tlscert", "tlskey", "tls"] {
+        assert!(!obj.contains_key(key), "{key} in {json}");
+    }
+    assert!(node.calls_of(&["docker", "swarm"]).is_empty());
+    assert!(node.done().exists());
+}
+
+fn snappy_env(docker_mode: &str, port: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NODE_NAME", "node2".into()),
+        ("FLAVOUR", "snappy-core-15".into()),
+        ("DOCKER_MODE", docker_mode.into()),
+        ("DOCKER_PORT", port.into()),
+        ("INTERFACE", "eth0".into()),
+        ("NODE_ADDRESS", "10.0.5.26".into()),
+        ("SWARM_MODE", "none".into()),
+        ("SWARM_MANAGER", "".into()),
+        ("SWARM_IMAGE", "".into()),
+        ("SWARM_DISCOVERY", "".into()),
+    ]
+}
+
+const SNAPPY_TLS_OPTIONS: &str = "DOCKER_OPTIONS=\"-H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --tlsverify --tlscacert=/writable/clem-image/tls/ca.pem --tlscert=/writable/clem-image/tls/server-cert.pem --tlskey=/writable/clem-image/tls/server-key.pem\"";
+
+/// docker as the image made with `ubuntu-device-flash --install docker` has it.
+fn preinstall_docker_snap(node: &Node, version: &str) {
+    for d in [
+        format!("/var/lib/apps/docker/{version}/etc"),
+        format!("/apps/docker/{version}/etc"),
+    ] {
+        fs::create_dir_all(node.at(&d)).unwrap();
+        fs::write(
+            node.at(&d).join("docker.conf"),
+            "# docker snap config\nDOCKER_OPTIONS=\"\"\n",
+        )
+        .unwrap();
+    }
+    node.set_state(
+        "snappy_unit",
+        &format!("docker_docker-daemon_{version}.service"),
+    );
+}
+
+fn assert_snappy_configured(node: &Node, version: &str) {
+    for d in [
+        format!("/var/lib/apps/docker/{version}/etc/docker.conf"),
+        format!("/apps/docker/{version}/etc/docker.conf"),
+    ] {
+        let conf = fs::read_to_string(node.at(&d)).unwrap();
+        let opts: Vec<&str> = conf
+            .lines()
+            .filter(|l| l.starts_with("DOCKER_OPTIONS="))
+            .collect();
+        assert_eq!(opts, vec![SNAPPY_TLS_OPTIONS], "{d}:\n{conf}");
+    }
+    let unit = format!("docker_docker-daemon_{version}.service");
+    pos(&node.calls(), &["systemctl", "restart", &unit]);
+    assert!(node.done().exists());
+    // Nothing of the systemd-flavour configuration on Snappy's read-only /etc.
+    assert!(!node.at("/etc/docker/daemon.json").exists());
+}
+
+#[test]
+fn snappy_preinstalled_docker_any_version() {
+    for version in ["1.6.1.002", "1.7.0"] {
+        let node = Node::new("/writable/clem-image");
+        write_env_owned(&node, &snappy_env("tls", "2376"));
+        preinstall_docker_snap(&node, version);
+        // The snap's command lives in /apps/bin, which is not on a systemd unit's PATH.
+        fs::remove_file(node.bin().join("docker")).unwrap();
+        node.write_fake(&node.at("/apps/bin/docker"), "docker", FAKE_DOCKER);
+
+        node.run_ok();
+
+        assert_snappy_configured(&node, version);
+        assert!(node.calls_of(&["snappy"]).is_empty(), "{:#?}", node.calls());
+        pos(&node.calls(), &["docker", "info"]);
+    }
+}
+
+#[test]
+fn snappy_installs_docker_offline_from_snap_file() {
+    let node = Node::new("/writable/clem-image");
+    write_env_owned(&node, &snappy_env("tls", "2376"));
+    let snap = node.conf().join("docker_1.6.1.002_armhf.snap");
+    fs::write(&snap, b"not really a snap").unwrap();
+
+    node.run_ok();
+
+    let installs = node.calls_of(&["snappy", "install"]);
+    assert_eq!(
+        installs,
+        vec![argv(&[
+            "snappy",
+            "install",
+            "--allow-unauthenticated",
+            snap.to_str().unwrap()
+        ])]
+    );
+    assert_snappy_configured(&node, "1.6.1.002");
+}
+
+#[test]
+fn snappy_installs_docker_from_store() {
+    let node = Node::new("/writable/clem-image");
+    write_env_owned(&node, &snappy_env("tls", "2376"));
+    node.set_state("snap_version", "1.7.0");
+
+    node.run_ok();
+
+    assert_eq!(
+        node.calls_of(&["snappy", "install"]),
+        vec![argv(&["snappy", "install", "docker"])]
+    );
+    assert_snappy_configured(&node, "1.7.0");
+}
+
+fn legacy_env(address: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NODE_NAME", "node2".into()),
+        ("FLAVOUR", "raspberry-pi-os".into()),
+        ("DOCKER_MODE", "insecure-tcp".into()),
+        ("DOCKER_PORT", "2375".into()),
+        ("INTERFACE", "eth0".into()),
+        ("NODE_ADDRESS", address.into()),
+        ("SWARM_MODE", "legacy".into()),
+        ("SWARM_MANAGER", "".into()),
+        ("SWARM_IMAGE", "nimblestratus/rpi-swarm".into()),
+        (
+            "SWARM_DISCOVERY",
+            "nodes://10.0.5.25:2375,10.0.5.26:2375".into(),
+        ),
+    ]
+}
+
+const AGENT_RUN: [&str; 10] = [
+    "docker",
+    "run",
+    "-d",
+    "--restart=always",
+    "--name",
+    "clem-swarm-agent",
+    "nimblestratus/rpi-swarm",
+    "join",
+    "--addr=10.0.5.26:2375",
+    "nodes://10.0.5.25:2375,10.0.5.26:2375",
+];
+
+fn agent_run() -> Vec<String> {
+    argv(&AGENT_RUN)
+}
+
+#[test]
+fn legacy_swarm_agent() {
+    let node = Node::new("/etc/clem-image");
+    write_env_owned(&node, &legacy_env("10.0.5.26"));
+
+    node.run_ok();
+
+    assert_eq!(node.calls_of(&["docker", "run"]), vec![agent_run()]);
+    assert!(node.calls_of(&["ip"]).is_empty(), "address was given");
+    assert!(node.done().exists());
+
+    // Without the marker the script runs again, and finds the agent already there.
+    fs::remove_file(node.done()).unwrap();
+    node.clear_log();
+    node.run_ok();
+    assert!(
+        node.calls_of(&["docker", "run"]).is_empty(),
+        "{:#?}",
+        node.calls()
+    );
+    pos(
+        &node.calls(),
+        &["docker", "ps", "-aq", "--filter", "name=clem-swarm-agent"],
+    );
+    assert!(node.done().exists());
+}
+
+#[test]
+fn legacy_swarm_agent_address_from_interface() {
+    let node = Node::new("/etc/clem-image");
+    write_env_owned(&node, &legacy_env(""));
+    node.set_state("ip", "10.0.5.26");
+
+    node.run_ok();
+
+    pos(
+        &node.calls(),
+        &["ip", "-4", "-o", "addr", "show", "dev", "eth0"],
+    );
+    assert_eq!(node.calls_of(&["docker", "run"]), vec![agent_run()]);
+}
+
+#[test]
+fn legacy_swarm_without_address_fails_and_retries_later() {
+    let node = Node::new("/etc/clem-image");
+    write_env_owned(&node, &legacy_env(""));
+
+    let out = node.run();
+
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(node.calls_of(&["docker", "run"]).is_empty());
+    assert!(!node.done().exists());
+}
+
+#[test]
+fn values_are_never_evaluated() {
+    let node = Node::new("/etc/clem-image");
+    let dir = node.tmp.path();
+    let evil = format!(
+        "'$(touch {d}/pwned1)' `touch {d}/pwned2`; touch {d}/pwned3 \"$(touch {d}/pwned4)\"",
+        d = dir.display()
+    );
+    let mut env = pi_os_env("tls", "2376");
+    for (k, v) in env.iter_mut() {
+        if *k == "SWARM_MANAGER" {
+            *v = evil.clone();
+        }
+    }
+    write_env_owned(&node, &env);
+    fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
+
+    node.run_ok();
+
+    for n in 1..=4 {
+        assert!(
+            !dir.join(format!("pwned{n}")).exists(),
+            "pwned{n} was created"
+        );
+    }
+    assert_eq!(
+        node.calls_of(&["docker", "swarm", "join"]),
+        vec![argv(&["docker", "swarm", "join", "--token", TOKEN, &evil])]
+    );
+}
+
+#[test]
+fn retry_exhaustion_fails_without_marker() {
+    let mut node = Node::new("/etc/clem-image");
+    node.max_tries = 3;
+    write_env_owned(&node, &pi_os_env("tls", "2376"));
+    fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
+    node.set_state("join_always_fails", "");
+
+    let out = node.run();
+
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(node.calls_of(&["docker", "swarm", "join"]).len(), 3);
+    assert!(!node.done().exists());
+}
+
+#[test]
+fn script_passes_shellcheck_and_bash_n() {
+    let script = overlay("firstboot.sh");
+    let out = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bash -n: {}", text(&out));
+    match Command::new("shellcheck").arg(&script).output() {
+        Ok(out) => assert!(out.status.success(), "shellcheck: {}", text(&out)),
+        Err(e) => panic!("shellcheck is needed for this test (apt-get install shellcheck): {e}"),
+    }
+}
+
+fn on_path(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn unit_passes_systemd_analyze_verify() {
+    if !on_path("systemd-analyze") {
+        eprintln!("SKIPPED: systemd-analyze is not on PATH (install the systemd package)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-analyze is required in CI"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("firstboot");
+    fs::copy(overlay("firstboot.sh"), &script).unwrap();
+    let unit = fs::read_to_string(overlay("clem-firstboot.service"))
+        .unwrap()
+        .replace("{{conf_dir}}", "/etc/clem-image")
+        .replace("{{script}}", script.to_str().unwrap())
+        .replace("{{docker_unit}}", "containerd.service");
+    assert!(!unit.contains("{{"), "unrendered placeholder:\n{unit}");
+    let path = tmp.path().join("clem-firstboot.service");
+    fs::write(&path, &unit).unwrap();
+
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .unwrap();
+    let all = text(&out);
+    // Complaints about the host's own units (this is not a booted system) are not ours.
+    let ours: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("clem-firstboot"))
+        .collect();
+    assert!(ours.is_empty(), "systemd-analyze verify: {all}");
+}
+
+#[test]
+fn snappy_conf_without_options_line_and_unit_only_on_disk() {
+    let node = Node::new("/writable/clem-image");
+    write_env_owned(&node, &snappy_env("tls", "2376"));
+    preinstall_docker_snap(&node, "1.6.1.002");
+    let conf = node.at("/var/lib/apps/docker/1.6.1.002/etc/docker.conf");
+    fs::write(&conf, "# no options yet\n").unwrap();
+    // systemctl lists nothing: the unit file on disk names it.
+    fs::remove_file(node.state().join("snappy_unit")).unwrap();
+    let units = node.at("/etc/systemd/system");
+    fs::create_dir_all(&units).unwrap();
+    fs::write(units.join("docker_docker-daemon_1.6.1.002.service"), "").unwrap();
+
+    node.run_ok();
+    assert_snappy_configured(&node, "1.6.1.002");
+    assert!(fs::read_to_string(&conf)
+        .unwrap()
+        .starts_with("# no options yet\n"));
+
+    // Run again (no marker): nothing is written twice.
+    fs::remove_file(node.done()).unwrap();
+    let before = fs::read_to_string(&conf).unwrap();
+    node.run_ok();
+    assert_eq!(fs::read_to_string(&conf).unwrap(), before);
+    assert_snappy_configured(&node, "1.6.1.002");
+}
+
+#[test]
+fn legacy_swarm_without_docker_on_tcp_fails_clearly() {
+    let node = Node::new("/etc/clem-image");
+    let mut env = legacy_env("10.0.5.26");
+    for (k, v) in env.iter_mut() {
+        match *k {
+            "DOCKER_MODE" => *v = "none".into(),
+            "DOCKER_PORT" => *v = "".into(),
+            _ => {}
+        }
+    }
+    write_env_owned(&node, &env);
+
+    let out = node.run();
+
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("legacy swarm needs docker on TCP"),
+        "{}",
+        text(&out)
+    );
+    assert!(node.calls_of(&["docker", "run"]).is_empty());
+    assert!(!node.done().exists());
+}
