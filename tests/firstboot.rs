@@ -647,7 +647,8 @@ fn unit_passes_systemd_analyze_verify() {
         .unwrap()
         .replace("{{conf_dir}}", "/etc/clem-image")
         .replace("{{script}}", script.to_str().unwrap())
-        .replace("{{docker_unit}}", "containerd.service");
+        .replace("{{docker_unit}}", "containerd.service")
+        .replace("{{state_dir}}", "/var/lib/clem-image");
     assert!(!unit.contains("{{"), "unrendered placeholder:\n{unit}");
     let path = tmp.path().join("clem-firstboot.service");
     fs::write(&path, &unit).unwrap();
@@ -717,4 +718,225 @@ fn legacy_swarm_without_docker_on_tcp_fails_clearly() {
     );
     assert!(node.calls_of(&["docker", "run"]).is_empty());
     assert!(!node.done().exists());
+}
+
+/// A docker that also plays swarm init, join tokens, `node ls`, and remote daemons reached
+/// with `--tlsverify … -H tcp://HOST:PORT` (state per host in `$STATE/remote-HOST`:
+/// `inactive`, `active`, or absent = unreachable).
+const FAKE_DOCKER_ZT: &str = r#"
+host=""
+if [ "$1" = --tlsverify ]; then
+    while [ "$1" != -H ]; do shift; done
+    host="${2#tcp://}"; host="${host%:*}"; shift 2
+fi
+if [ -n "$host" ]; then
+    f="$STATE/remote-$host"
+    if [ ! -e "$f" ]; then echo "error during connect: dial tcp $host: connect: no route to host" >&2; exit 1; fi
+    case "$1" in
+    info) cat "$f"; exit 0 ;;
+    swarm) [ "$2" = join ] && echo active >"$f" && exit 0 ;;
+    esac
+    exit 1
+fi
+case "$1" in
+info)
+    if [ "${2:-}" = --format ]; then
+        if [ -e "$STATE/joined" ]; then echo active; else echo inactive; fi
+    fi
+    exit 0 ;;
+swarm)
+    case "$2" in
+    init) touch "$STATE/joined"; exit 0 ;;
+    join-token) echo "TOKEN-$4"; exit 0 ;;
+    esac
+    exit 1 ;;
+node)
+    cat "$STATE/node_ls" 2>/dev/null; exit 0 ;;
+esac
+exit 0
+"#;
+
+fn zero_touch_env(name: &str, addr: &str, role: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NODE_NAME", name.into()),
+        ("FLAVOUR", "raspberry-pi-os".into()),
+        ("DOCKER_MODE", "tls".into()),
+        ("DOCKER_PORT", "2376".into()),
+        ("INTERFACE", "eth0".into()),
+        ("NODE_ADDRESS", addr.into()),
+        ("SWARM_MODE", "zero-touch".into()),
+        ("ROLE", role.into()),
+        ("ADDR_POOL", "172.30.0.0/16".into()),
+        ("SWARM_MANAGER", "".into()),
+        ("SWARM_IMAGE", "".into()),
+        ("SWARM_DISCOVERY", "".into()),
+    ]
+}
+
+fn env_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, s)| (*k, s.as_str())).collect()
+}
+
+#[test]
+fn zero_touch_manager_inits_the_swarm_and_starts_the_watch() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    node.run_ok();
+    let calls = node.calls();
+    pos(
+        &calls,
+        &[
+            "docker",
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "10.0.5.11",
+            "--default-addr-pool",
+            "172.30.0.0/16",
+        ],
+    );
+    pos(
+        &calls,
+        &[
+            "systemctl",
+            "start",
+            "--no-block",
+            "clem-swarm-watch.service",
+        ],
+    );
+    assert!(node.done().exists());
+    // Again, after a reboot without the marker: the swarm exists, no second init.
+    fs::remove_file(node.done()).unwrap();
+    node.clear_log();
+    node.run_ok();
+    assert!(node.calls_of(&["docker", "swarm", "init"]).is_empty());
+}
+
+#[test]
+fn zero_touch_worker_only_exposes_docker_and_waits() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    node.write_env(&env_refs(&zero_touch_env("rpi2", "10.0.5.12", "worker")));
+    let out = node.run_ok();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("waiting to be joined"));
+    assert!(
+        node.calls_of(&["docker", "swarm"]).is_empty(),
+        "{:#?}",
+        node.calls()
+    );
+    pos(&node.calls(), &["systemctl", "restart", "docker"]);
+    assert!(node.done().exists());
+}
+
+fn run_watch(node: &Node) -> Output {
+    let out = Command::new("/bin/bash")
+        .arg(overlay("swarm-watch.sh"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
+        .env("CLEM_ROOT", node.root())
+        .env("CLEM_CONF_DIR", node.conf_dir)
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "swarm-watch failed: {}", text(&out));
+    out
+}
+
+#[test]
+fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    fs::write(
+        node.conf().join("cluster-nodes"),
+        "# name address role\nrpi1 10.0.5.11 manager\nrpi2 10.0.5.12 worker\n\
+         rpi3 10.0.5.13 worker\nrpi4 - worker\nrpi5 10.0.5.15 manager\n",
+    )
+    .unwrap();
+    node.set_state("joined", "");
+    node.set_state("node_ls", "rpi1 Ready\nrpi9 Down\n");
+    node.set_state("remote-10.0.5.12", "inactive\n");
+    node.set_state("remote-rpi4", "active\n");
+    node.set_state("remote-10.0.5.15", "inactive\n");
+    // rpi3 is unreachable (no state file).
+    let out = run_watch(&node);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let tls = [
+        "--tlsverify",
+        "--tlscacert=/etc/clem-image/tls/ca.pem",
+        "--tlscert=/etc/clem-image/tls/manager-client-cert.pem",
+        "--tlskey=/etc/clem-image/tls/manager-client-key.pem",
+    ];
+    let join = |host: &str, token: &str| {
+        let mut v = vec!["docker"];
+        v.extend(tls);
+        let h = format!("tcp://{host}:2376");
+        let mut v: Vec<String> = argv(&v);
+        v.extend(argv(&[
+            "-H",
+            &h,
+            "swarm",
+            "join",
+            "--token",
+            token,
+            "10.0.5.11:2377",
+        ]));
+        v
+    };
+    let calls = node.calls();
+    assert!(
+        calls.contains(&join("10.0.5.12", "TOKEN-worker")),
+        "{calls:#?}"
+    );
+    // A second manager joins with the manager token.
+    assert!(
+        calls.contains(&join("10.0.5.15", "TOKEN-manager")),
+        "{calls:#?}"
+    );
+    assert!(
+        !calls.contains(&join("rpi4", "TOKEN-worker")),
+        "rpi4 was already in a swarm"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.iter().any(|a| a.contains("10.0.5.11:2376"))),
+        "called itself"
+    );
+    assert!(
+        log.contains("node rpi3 (10.0.5.13) is not reachable"),
+        "{log}"
+    );
+    assert!(log.contains("node rpi9 is down (not removed)"), "{log}");
+    assert!(node.calls_of(&["docker", "node", "rm"]).is_empty());
+
+    // Next round: the manager lists rpi2 Ready, so it is not even asked.
+    node.set_state("node_ls", "rpi1 Ready\nrpi2 Ready\n");
+    node.clear_log();
+    run_watch(&node);
+    assert!(
+        !node
+            .calls()
+            .iter()
+            .any(|c| c.iter().any(|a| a.contains("10.0.5.12"))),
+        "{:#?}",
+        node.calls()
+    );
+}
+
+#[test]
+fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    fs::write(node.conf().join("cluster-nodes"), "rpi2 10.0.5.12 worker\n").unwrap();
+    let out = run_watch(&node);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not in an active swarm"));
+    assert!(node.calls_of(&["docker", "--tlsverify"]).is_empty());
+    let sc = Command::new("shellcheck")
+        .arg(overlay("swarm-watch.sh"))
+        .output();
+    if let Ok(o) = sc {
+        assert!(o.status.success(), "shellcheck: {}", text(&o));
+    }
 }

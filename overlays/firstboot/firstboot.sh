@@ -8,7 +8,8 @@ set -euo pipefail
 # CLEM_ROOT lets the tests run this against a temporary root; it is empty on a node.
 ROOT="${CLEM_ROOT:-}"
 CONF_DIR="${CLEM_CONF_DIR:-/etc/clem-image}"
-STATE_DIR="$ROOT/var/lib/clem-image"
+# Snappy keeps /var/lib read-only: the unit passes a state directory on a writable path.
+STATE_DIR="$ROOT${CLEM_STATE_DIR:-/var/lib/clem-image}"
 DONE="$STATE_DIR/firstboot.done"
 SLEEP="${CLEM_SLEEP:-sleep}"
 MAX_TRIES="${CLEM_MAX_TRIES:-8}"
@@ -246,13 +247,14 @@ main() {
     if [ "$SWARM_MODE" = legacy ] && [ -z "$DOCKER_PORT" ]; then
         # The agent advertises this node's docker on TCP to the manager; there is none.
         log "legacy swarm needs docker on TCP (DOCKER_MODE is $DOCKER_MODE)"
-        exit 1
+        # A configuration error: exit 2 tells systemd not to restart (RestartPreventExitStatus).
+        exit 2
     fi
     retry docker_ready
     case "$SWARM_MODE" in
         swarm-mode) retry join_swarm_mode ;;
         zero-touch)
-            if [ "$ROLE" = manager ]; then
+            if [ "${ROLE:-worker}" = manager ]; then
                 retry swarm_init
                 # The first round now; clem-swarm-watch.timer keeps going after that.
                 systemctl start --no-block clem-swarm-watch.service || true
@@ -261,7 +263,7 @@ main() {
             fi
             ;;
         legacy)
-            if [ "$ROLE" = manager ]; then retry start_legacy_manager; fi
+            if [ "${ROLE:-worker}" = manager ]; then retry start_legacy_manager; fi
             retry join_legacy
             ;;
         *) log "no swarm configured" ;;

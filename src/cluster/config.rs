@@ -297,6 +297,11 @@ impl Cluster {
                     ))
                 }
             },
+            SwarmKind::Legacy if docker == DockerExposure::None => {
+                return Err(conflict(
+                    "legacy swarm needs docker on TCP (docker = \"tls\" or \"insecure-tcp\")",
+                ))
+            }
             SwarmKind::Legacy => {
                 let discovery = match file.swarm.discovery.clone() {
                     Some(d) => d,

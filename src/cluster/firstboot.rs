@@ -46,6 +46,8 @@ pub struct Layout {
     pub docker_unit: &'static str,
     /// The manager's swarm watch script.
     pub watch_script: &'static str,
+    /// Where the done marker lives (must be writable on the node).
+    pub state_dir: &'static str,
 }
 
 /// `name address role` per line, for the manager's swarm watch. Every field is validated
@@ -76,12 +78,14 @@ pub fn layout(flavour: Flavour) -> Layout {
             script: "/writable/clem-image/firstboot",
             docker_unit: "snappy-autopilot.service",
             watch_script: "/writable/clem-image/swarm-watch",
+            state_dir: "/writable/clem-image/state",
         },
         _ => Layout {
             conf_dir: "/etc/clem-image",
             script: "/usr/local/lib/clem-image/firstboot",
             docker_unit: "containerd.service",
             watch_script: "/usr/local/lib/clem-image/swarm-watch",
+            state_dir: "/var/lib/clem-image",
         },
     }
 }
@@ -143,6 +147,7 @@ pub fn node_files(
     vars.insert("script", lay.script.to_string());
     vars.insert("docker_unit", lay.docker_unit.to_string());
     vars.insert("watch_script", lay.watch_script.to_string());
+    vars.insert("state_dir", lay.state_dir.to_string());
 
     let conf = lay.conf_dir;
     let data = |path: String, text: String, mode: u16| NodeFile {
