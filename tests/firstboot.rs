@@ -940,3 +940,70 @@ fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
         assert!(o.status.success(), "shellcheck: {}", text(&o));
     }
 }
+
+#[test]
+fn legacy_manager_runs_the_swarm_manager_with_static_discovery_over_tls() {
+    let node = Node::new("/etc/clem-image");
+    let mut env = zero_touch_env("rpi1", "10.0.5.11", "manager");
+    for (k, v) in env.iter_mut() {
+        match *k {
+            "SWARM_MODE" => *v = "legacy".into(),
+            "SWARM_IMAGE" => *v = "nimblestratus/rpi-swarm".into(),
+            "SWARM_DISCOVERY" => *v = "nodes://10.0.5.11:2376,10.0.5.12:2376".into(),
+            _ => {}
+        }
+    }
+    node.write_env(&env_refs(&env));
+    // Containers by name, so the manager container does not hide the agent.
+    node.write_fake(
+        &node.bin().join("docker"),
+        "docker",
+        r#"
+case "$1" in
+ps) n="${4#name=}"; if [ -e "$STATE/container-$n" ]; then cat "$STATE/container-$n"; fi ;;
+run) echo "id-$5" >"$STATE/container-$5" ;;
+esac
+exit 0
+"#,
+    );
+    node.run_ok();
+    let calls = node.calls();
+    pos(
+        &calls,
+        &[
+            "docker",
+            "run",
+            "-d",
+            "--restart=always",
+            "--name",
+            "clem-swarm-manager",
+            "-p",
+            "3376:2375",
+            "-v",
+            "/etc/clem-image/tls:/certs:ro",
+            "nimblestratus/rpi-swarm",
+            "manage",
+            "--tlsverify",
+            "--tlscacert=/certs/ca.pem",
+            "--tlscert=/certs/manager-client-cert.pem",
+            "--tlskey=/certs/manager-client-key.pem",
+            "nodes://10.0.5.11:2376,10.0.5.12:2376",
+        ],
+    );
+    // The manager is also an agent: it advertises itself like every node.
+    pos(
+        &calls,
+        &[
+            "docker",
+            "run",
+            "-d",
+            "--restart=always",
+            "--name",
+            "clem-swarm-agent",
+            "nimblestratus/rpi-swarm",
+            "join",
+            "--addr=10.0.5.11:2376",
+            "nodes://10.0.5.11:2376,10.0.5.12:2376",
+        ],
+    );
+}
