@@ -5,6 +5,7 @@
 //! where for a node) → [`build`] (image out) → [`verify`].
 
 pub mod build;
+pub mod diff;
 pub mod disk;
 pub mod flavour;
 pub mod fs;

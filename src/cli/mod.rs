@@ -1,6 +1,7 @@
 //! Command-line types (clap), one file per subcommand. Each `run` returns the exit code.
 
 pub mod build;
+pub mod diff;
 pub mod inspect;
 pub mod verify;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Check a built image: partition table, file systems, injected files, SHA-256.
     Verify(verify::VerifyArgs),
+    /// Compare two images: partition table, files, and text file contents (exit 0/1/2 as diff).
+    Diff(diff::DiffArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -32,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(a) => build::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Diff(a) => diff::run(&a),
     }
 }

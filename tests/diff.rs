@@ -1,0 +1,232 @@
+//! `clem-image diff`: the golden image-level check (two nodes differ in exactly the files
+//! their manifests say are per-node), identity, table changes, and damaged input (exit 2).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Builds `nodes` from the MBR sample into `dir/out` with the fixture key.
+fn build(dir: &Path, nodes: &str) -> PathBuf {
+    let out = dir.join("out");
+    let key = fixture("keys/test_ed25519.pub");
+    let o = clem(
+        &[
+            "build",
+            "--node",
+            nodes,
+            "--ssh-key",
+            key.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "build: {}", stderr(&o));
+    out
+}
+
+fn diff(a: &Path, b: &Path, json: bool, home: &Path) -> (Option<i32>, String, String) {
+    let mut args = vec!["diff", a.to_str().unwrap(), b.to_str().unwrap()];
+    if json {
+        args.push("--json");
+    }
+    let o = clem(&args, home);
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
+/// (partition, path) → sha256 of every file a manifest says the build injected.
+fn injected(manifest: &Path) -> Vec<(u64, String, String)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    v["injected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["partition"].as_u64().unwrap(),
+                i["path"].as_str().unwrap().to_string(),
+                i["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_nodes_differ_in_exactly_their_per_node_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build(tmp.path(), "rpi1..rpi2");
+    let (a, b) = (out.join("rpi1.img"), out.join("rpi2.img"));
+
+    // Expected: every injected file whose content differs between the two manifests (or
+    // that only one node has), with the manifests' digests on each side.
+    let (ia, ib) = (
+        injected(&out.join("rpi1.manifest.json")),
+        injected(&out.join("rpi2.manifest.json")),
+    );
+    let mut expected = BTreeSet::new();
+    for (p, path, sha) in ia.iter().chain(&ib) {
+        let sha_a = ia.iter().find(|x| x.0 == *p && x.1 == *path).map(|x| &x.2);
+        let sha_b = ib.iter().find(|x| x.0 == *p && x.1 == *path).map(|x| &x.2);
+        if sha_a != sha_b {
+            expected.insert((*p, path.clone()));
+        }
+        assert!(!sha.is_empty());
+    }
+    assert!(
+        !expected.is_empty(),
+        "the nodes' manifests should differ somewhere: {ia:?}"
+    );
+
+    let (code, json, err) = diff(&a, &b, true, tmp.path());
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["identical"], false);
+    assert_eq!(v["image"], serde_json::json!([]), "{json}");
+    let mut listed = BTreeSet::new();
+    for p in v["partitions"].as_array().unwrap() {
+        let n = p["number"].as_u64().unwrap();
+        assert_eq!(p["status"], "changed", "{json}");
+        assert_eq!(p["changes"], serde_json::json!([]), "table changed: {json}");
+        for kind in ["added", "removed"] {
+            for e in p[kind].as_array().unwrap() {
+                listed.insert((n, e["path"].as_str().unwrap().to_string()));
+            }
+        }
+        for c in p["changed"].as_array().unwrap() {
+            let path = c["path"].as_str().unwrap().to_string();
+            // The digests diff reports are the ones the build recorded.
+            let sha = c["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|ch| ch["field"] == "sha256")
+                .unwrap_or_else(|| panic!("{path}: no sha256 change: {json}"));
+            let rec = |m: &[(u64, String, String)]| {
+                m.iter()
+                    .find(|x| x.0 == n && x.1 == path)
+                    .map(|x| x.2.clone())
+            };
+            if let (Some(sa), Some(sb)) = (rec(&ia), rec(&ib)) {
+                assert_eq!(sha["a"], sa.as_str());
+                assert_eq!(sha["b"], sb.as_str());
+            }
+            listed.insert((n, path));
+        }
+    }
+    assert_eq!(
+        listed, expected,
+        "diff lists other files than the manifests"
+    );
+
+    // Text: one line per changed file and a unified diff of each (they are small text).
+    let (code, text, err) = diff(&a, &b, false, tmp.path());
+    assert_eq!(code, Some(1), "{err}");
+    for (p, path) in &expected {
+        assert!(
+            text.contains(&format!("  ~ {path}: ")),
+            "no line for {path}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("--- a/p{p}{path}\n+++ b/p{p}{path}\n@@ ")),
+            "no unified diff for {path}:\n{text}"
+        );
+    }
+    assert!(text.contains("\n-") && text.contains("\n+"), "{text}");
+}
+
+#[test]
+fn an_image_and_itself_are_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = build(tmp.path(), "rpi1");
+    let img = out.join("rpi1.img");
+    let (code, text, err) = diff(&img, &img, false, tmp.path());
+    assert_eq!((code, text.as_str()), (Some(0), ""), "{err}");
+    let (code, json, _) = diff(&img, &img, true, tmp.path());
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["identical"], true);
+    assert_eq!(v["partitions"], serde_json::json!([]));
+
+    // The .xz and its decompression (by xz itself) are the same image, byte for byte.
+    let raw = tmp.path().join("sample.img");
+    unxz(&fixture(SAMPLE_MBR), &raw);
+    let (code, text, err) = diff(&fixture(SAMPLE_MBR), &raw, false, tmp.path());
+    assert_eq!((code, text.as_str()), (Some(0), ""), "{err}");
+}
+
+#[test]
+fn mbr_and_gpt_samples_differ_in_the_table_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, json, err) = diff(&fixture(SAMPLE_MBR), &fixture(SAMPLE_GPT), true, tmp.path());
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let fields: Vec<&str> = v["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["label", "id"], "{json}");
+    assert_eq!(v["image"][0]["a"], "mbr");
+    assert_eq!(v["image"][0]["b"], "gpt");
+    for p in v["partitions"].as_array().unwrap() {
+        assert_eq!(p["status"], "changed");
+        assert!(p["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "type"));
+        for kind in ["added", "removed", "changed"] {
+            assert_eq!(p[kind], serde_json::json!([]), "files differ: {json}");
+        }
+    }
+    let (code, text, _) = diff(
+        &fixture(SAMPLE_MBR),
+        &fixture(SAMPLE_GPT),
+        false,
+        tmp.path(),
+    );
+    assert_eq!(code, Some(1));
+    assert!(text.starts_with("image: label mbr -> gpt, id "), "{text}");
+}
+
+#[test]
+fn damaged_or_missing_images_exit_2_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let good = fixture(SAMPLE_MBR);
+
+    let trunc = dir.join("truncated.img.xz");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&trunc, &bytes[..bytes.len() / 2]).unwrap();
+
+    // Partition 2's superblock keeps its magic but claims an absurd block size.
+    let broken = dir.join("broken.img");
+    unxz(&good, &broken);
+    let p2 = sfdisk_parts(&broken)[1].clone();
+    let mut raw = std::fs::read(&broken).unwrap();
+    let sb = p2.start as usize + 1024;
+    raw[sb + 24..sb + 28].copy_from_slice(&40u32.to_le_bytes());
+    std::fs::write(&broken, raw).unwrap();
+
+    let missing = dir.join("missing.img");
+    let cases: [(&Path, &[&str]); 3] = [
+        (&trunc, &["truncated.img.xz", "truncated"]),
+        (&broken, &["broken.img", "partition 2", "ext4"]),
+        (&missing, &["missing.img", "cannot open"]),
+    ];
+    for (bad, needles) in cases {
+        for (a, b) in [(good.as_path(), bad), (bad, good.as_path())] {
+            let (code, out, err) = diff(a, b, false, dir);
+            assert_eq!(code, Some(2), "{} vs {}: {err}", a.display(), b.display());
+            assert!(out.is_empty(), "{out}");
+            for n in needles {
+                assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+            }
+        }
+    }
+}
