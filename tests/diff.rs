@@ -230,3 +230,110 @@ fn damaged_or_missing_images_exit_2_naming_the_file() {
         }
     }
 }
+
+/// Changes made with debugfs (an independent ext4 writer) on `writable`: a text file
+/// rewritten, mode and owner changed, a symlink retargeted, a file added and one removed.
+#[test]
+fn ext4_changes_are_listed_with_a_text_diff() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let before = dir.join("before.img");
+    unxz(&fixture(SAMPLE_MBR), &before);
+    let p4 = sfdisk_parts(&before)[3].clone();
+    let part = dir.join("writable.ext4");
+    extract(&before, &p4, &part);
+
+    let host = "/system-data/etc/writable/hostname";
+    let passwd = "/system-data/var/lib/extrausers/passwd";
+    let link = "/system-data/apps/docker/current";
+    let gone = "/system-data/etc/writable/timezone";
+    let new = "/system-data/new.txt";
+    let local_host = dir.join("hostname");
+    std::fs::write(&local_host, "rpi9\n").unwrap();
+    let local_new = dir.join("new.txt");
+    std::fs::write(&local_new, "hello\n").unwrap();
+    let old_host = tool(
+        "debugfs",
+        &["-R", &format!("cat {host}"), part.to_str().unwrap()],
+    )
+    .1;
+    let script = format!(
+        "rm {host}\nwrite {} {host}\nsif {host} mode 0100644\nsif {host} uid 0\nsif {host} gid 0\n\
+         sif {passwd} mode 0100600\nsif {passwd} uid 1000\n\
+         rm {link}\nsymlink {link} 9.9\n\
+         rm {gone}\nwrite {} {new}\n",
+        local_host.display(),
+        local_new.display()
+    );
+    let cmds = dir.join("cmds");
+    std::fs::write(&cmds, script).unwrap();
+    let (ok, log) = tool(
+        "debugfs",
+        &["-w", "-f", cmds.to_str().unwrap(), part.to_str().unwrap()],
+    );
+    assert!(ok, "debugfs: {log}");
+    let after = dir.join("after.img");
+    std::fs::copy(&before, &after).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&after)
+            .unwrap();
+        f.seek(SeekFrom::Start(p4.start)).unwrap();
+        f.write_all(&std::fs::read(&part).unwrap()).unwrap();
+    }
+
+    let (code, json, err) = diff(&before, &after, true, dir);
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let parts = v["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "{json}");
+    let p = &parts[0];
+    assert_eq!(p["number"], 4);
+    let paths = |k: &str| -> Vec<String> {
+        p[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(paths("added"), [new]);
+    assert_eq!(paths("removed"), [gone]);
+    assert_eq!(paths("changed"), [link, host, passwd]);
+    let fields = |i: usize| -> Vec<(String, Value, Value)> {
+        p["changed"][i]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["field"].as_str().unwrap().to_string(),
+                    c["a"].clone(),
+                    c["b"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        fields(0),
+        [
+            ("size".into(), 9.into(), 3.into()),
+            ("target".into(), "1.6.1.002".into(), "9.9".into())
+        ]
+    );
+    let f1: Vec<String> = fields(1).into_iter().map(|f| f.0).collect();
+    assert_eq!(f1, ["size", "sha256"], "{json}");
+    let want_diff = format!(
+        "--- a/p4{host}\n+++ b/p4{host}\n@@ -1 +1 @@\n-{}+rpi9\n",
+        old_host.lines().next().unwrap().to_string() + "\n"
+    );
+    assert_eq!(p["changed"][1]["diff"], want_diff.as_str(), "{json}");
+    assert_eq!(
+        fields(2),
+        [
+            ("mode".into(), "0644".into(), "0600".into()),
+            ("owner".into(), "0:0".into(), "1000:0".into())
+        ]
+    );
+}
