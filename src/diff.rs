@@ -96,8 +96,9 @@ pub struct ByteDiff {
 
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
-    pub a: PathBuf,
-    pub b: PathBuf,
+    /// The two images as named on the command line (lossily, if not UTF-8).
+    pub a: String,
+    pub b: String,
     pub identical: bool,
     /// Image-wide fields: size, label, id, flavour.
     pub image: Vec<Change>,
@@ -162,8 +163,8 @@ pub fn diff(a: &Path, b: &Path) -> Result<DiffReport, DiffError> {
         }
     }
     Ok(DiffReport {
-        a: a.to_owned(),
-        b: b.to_owned(),
+        a: a.to_string_lossy().into_owned(),
+        b: b.to_string_lossy().into_owned(),
         identical: image.is_empty() && partitions.is_empty() && bytes.is_none(),
         image,
         partitions,
@@ -321,7 +322,9 @@ fn file_changes(a: &Entry, b: &Entry) -> Vec<Change> {
 }
 
 fn is_text_candidate(a: &Entry, b: &Entry) -> bool {
-    a.kind == EntryKind::File
+    // A name that was not UTF-8 is listed lossily and cannot be opened by that name.
+    !a.path.contains(char::REPLACEMENT_CHARACTER)
+        && a.kind == EntryKind::File
         && b.kind == EntryKind::File
         && a.sha256 != b.sha256
         && a.size < TEXT_LIMIT
