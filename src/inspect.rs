@@ -88,6 +88,12 @@ impl RawImage {
 
 pub fn inspect(path: &Path) -> Result<Report, InspectError> {
     let raw = RawImage::open(path)?;
+    inspect_raw(&raw, path)
+}
+
+/// As [`inspect`], on an image already opened (so a caller can go on reading it), naming
+/// it `path` in errors.
+pub fn inspect_raw(raw: &RawImage, path: &Path) -> Result<Report, InspectError> {
     let info = probe::probe_as(raw.path(), path)?;
     let mut partitions = Vec::new();
     for part in &info.parts {

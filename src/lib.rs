@@ -8,6 +8,7 @@ pub mod blockdev;
 pub mod bmap;
 pub mod build;
 pub mod cluster;
+pub mod diff;
 pub mod disk;
 pub mod flash;
 pub mod flavour;

@@ -1,6 +1,7 @@
 //! Command-line types (clap), one file per subcommand. Each `run` returns the exit code.
 
 pub mod build;
+pub mod diff;
 pub mod flash;
 pub mod init;
 pub mod inspect;
@@ -31,6 +32,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write an image to an SD card (or file), sparse-aware, then verify it by reading back.
     Flash(flash::FlashArgs),
+    /// Compare two images: partition table, files, and text file contents (exit 0/1/2 as diff).
+    Diff(diff::DiffArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Flash(a) => flash::run(&a),
+        Command::Diff(a) => diff::run(&a),
     }
 }
