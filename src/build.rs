@@ -3,8 +3,10 @@
 //! Nothing appears under a final name until it is complete and verified: each output is
 //! written as a hidden temporary file in the output directory and renamed at the end.
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tempfile::NamedTempFile;
@@ -18,7 +20,9 @@ use crate::flavour::{self, Flavour, PlanError};
 use crate::fs::ext4::write::{Ext4Error, Ext4Writer, Meta};
 use crate::fs::fat::{Fat, FatError};
 use crate::fs::FsKind;
+use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::io::sparse::{copy_sparse, write_sparse};
+use crate::io::tracked::Tracked;
 use crate::node::NodeName;
 use crate::plan::{FileOp, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
@@ -97,7 +101,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     // 1. Source → one sparse base image, decompressed once for all nodes.
     let mut source = Source::open(&opts.image)?;
     let base = NamedTempFile::with_prefix_in(".base-", &opts.out).map_err(io_err(&opts.out))?;
-    decompress(&mut source, base.as_file(), base.path())?;
+    let checkpoints = decompress(&mut source, base.as_file(), base.path())?;
     log(format!("decompressed {}", opts.image.display()));
 
     // 2. Disk and file systems: what the image is and where things go.
@@ -149,22 +153,37 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         }
     }
 
-    // 5. Per node: copy, patch, verify, hash, rename.
+    // 5. Per node: copy, patch and verify here; hash and publish on a second thread, so
+    //    node N's hashing overlaps node N+1's copy and patch.
     let mut nodes = Vec::new();
-    for plan in &plans {
-        nodes.push(build_node(opts, &info, base.as_file(), plan)?);
-        log(format!(
-            "wrote {}",
-            nodes.last().expect("just pushed").image.display()
-        ));
-    }
+    std::thread::scope(|scope| -> Result<(), BuildError> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
+        for plan in &plans {
+            let patched = patch_node(opts, &info, base.as_file(), plan)?;
+            if let Some(h) = pending.take() {
+                let out: NodeOutput = h.join().expect("hashing thread panicked")?;
+                log(format!("wrote {}", out.image.display()));
+                nodes.push(out);
+            }
+            let cps = &checkpoints;
+            pending = Some(scope.spawn(move || publish_node(opts, cps, patched)));
+        }
+        if let Some(h) = pending.take() {
+            let out = h.join().expect("hashing thread panicked")?;
+            log(format!("wrote {}", out.image.display()));
+            nodes.push(out);
+        }
+        Ok(())
+    })?;
     Ok(Built {
         flavour: info.flavour,
         nodes,
     })
 }
 
-fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<(), BuildError> {
+/// Decompresses into `dst` (sparse) while a second thread hashes the stream, keeping
+/// checkpoints from which each node's hash resumes.
+fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<Checkpoints, BuildError> {
     let bar = ProgressBar::new(source.input_len());
     bar.set_style(
         ProgressStyle::with_template(
@@ -175,10 +194,13 @@ fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<(), Bu
     );
     bar.set_message("decompressing");
     let consumed = source.consumed();
-    let result = write_sparse(source, dst, |_| {
+    let hasher = CheckpointHasher::start();
+    let result = write_sparse(source, dst, |chunk, _| {
+        hasher.feed(chunk.to_vec());
         bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed))
     });
     bar.finish_and_clear();
+    let checkpoints = hasher.finish();
     result.map_err(|e| match split_io_error(e) {
         Ok(se) => BuildError::Source(se),
         Err(source) => BuildError::Io {
@@ -186,21 +208,30 @@ fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<(), Bu
             source,
         },
     })?;
-    Ok(())
+    Ok(checkpoints)
 }
 
-fn build_node(
+/// A node image, patched and verified under its temporary name, not yet hashed.
+struct Patched {
+    node: NodeName,
+    name: String,
+    tmp: NamedTempFile,
+    manifest: Manifest,
+    /// The lowest byte offset the patch wrote: the image equals the base before it.
+    first_change: u64,
+}
+
+fn patch_node(
     opts: &BuildOptions,
     info: &ImageInfo,
     base: &File,
     plan: &NodePlan,
-) -> Result<NodeOutput, BuildError> {
+) -> Result<Patched, BuildError> {
     let name = format!("{}.img", plan.node);
-    let final_path = opts.out.join(&name);
     let tmp =
         NamedTempFile::with_prefix_in(format!(".{name}."), &opts.out).map_err(io_err(&opts.out))?;
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
-    apply(tmp.path(), info, plan, opts.epoch)?;
+    let first_change = apply(tmp.path(), info, plan, opts.epoch)?;
     tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
 
     let manifest = Manifest::new(plan, &name, &info.table);
@@ -210,12 +241,34 @@ fn build_node(
             source,
         }
     })?;
-    let sha256 = verify::sha256_image(tmp.path()).map_err(|source| BuildError::Verify {
+    Ok(Patched {
         node: plan.node.clone(),
-        source,
-    })?;
+        name,
+        tmp,
+        manifest,
+        first_change,
+    })
+}
 
-    // Sidecars first (to temp names), the image last: a complete set or no image at all.
+/// Hashes a patched node (from the base's checkpoints), writes its sidecars, and renames
+/// everything into place: a complete set or no image at all.
+fn publish_node(
+    opts: &BuildOptions,
+    checkpoints: &Checkpoints,
+    p: Patched,
+) -> Result<NodeOutput, BuildError> {
+    let Patched {
+        node,
+        name,
+        tmp,
+        manifest,
+        first_change,
+    } = p;
+    let final_path = opts.out.join(&name);
+    let sha256 = checkpoints
+        .sha256_of(tmp.as_file(), first_change)
+        .map_err(io_err(tmp.path()))?;
+
     let bmap = Bmap::from_sparse_file(tmp.path()).map_err(|e| BuildError::Io {
         path: tmp.path().to_owned(),
         source: std::io::Error::other(e.to_string()),
@@ -226,15 +279,15 @@ fn build_node(
     bmap.write_xml(&mut xml).map_err(io_err(&bmap_tmp))?;
     fs::write(&bmap_tmp, xml).map_err(io_err(&bmap_tmp))?;
     let sums_path = opts.out.join(format!("{name}.sha256"));
-    let manifest_path = opts.out.join(format!("{}.manifest.json", plan.node));
+    let manifest_path = opts.out.join(format!("{node}.manifest.json"));
     let sums_tmp = opts.out.join(format!(".{name}.sha256.tmp"));
-    let manifest_tmp = opts.out.join(format!(".{}.manifest.json.tmp", plan.node));
+    let manifest_tmp = opts.out.join(format!(".{node}.manifest.json.tmp"));
     verify::write_sums(&sums_tmp, &name, &sha256).map_err(io_err(&sums_tmp))?;
     let json = serde_json::to_string_pretty(&manifest).expect("manifests serialize") + "\n";
     fs::write(&manifest_tmp, json).map_err(io_err(&manifest_tmp))?;
     // Check the sums file says what we hashed before it goes live.
     let recorded = verify::read_sums(&sums_tmp, &name).map_err(|source| BuildError::Verify {
-        node: plan.node.clone(),
+        node: node.clone(),
         source,
     })?;
     debug_assert_eq!(recorded, sha256);
@@ -246,14 +299,21 @@ fn build_node(
     fs::rename(&bmap_tmp, &bmap_path).map_err(io_err(&bmap_path))?;
     fs::rename(&manifest_tmp, &manifest_path).map_err(io_err(&manifest_path))?;
     Ok(NodeOutput {
-        node: plan.node.clone(),
+        node,
         image: final_path,
         sha256,
     })
 }
 
-/// Carries out a plan on the image at `path`, partition by partition.
-pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Result<(), BuildError> {
+/// Carries out a plan on the image at `path`, partition by partition. Returns the lowest
+/// byte offset written (the image's length when nothing was).
+pub fn apply(
+    path: &Path,
+    info: &ImageInfo,
+    plan: &NodePlan,
+    epoch: u64,
+) -> Result<u64, BuildError> {
+    let lowest = Rc::new(Cell::new(u64::MAX));
     for number in plan.partitions() {
         let part = info
             .part(number)
@@ -263,6 +323,7 @@ pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Resu
             .write(true)
             .open(path)
             .map_err(io_err(path))?;
+        let file = Tracked::new(file, lowest.clone()).map_err(io_err(path))?;
         let win = part.partition.window(file);
         let ops = plan.ops.iter().filter(|o| o.partition == number);
         match part.fs {
@@ -299,7 +360,8 @@ pub fn apply(path: &Path, info: &ImageInfo, plan: &NodePlan, epoch: u64) -> Resu
             }
         }
     }
-    Ok(())
+    let len = std::fs::metadata(path).map_err(io_err(path))?.len();
+    Ok(lowest.get().min(len))
 }
 
 fn apply_ext4<D: std::io::Read + std::io::Write + std::io::Seek>(

@@ -71,7 +71,7 @@ impl RawImage {
             source,
         };
         let tmp = NamedTempFile::with_prefix(".clem-image-").map_err(io_err)?;
-        write_sparse(&mut src, tmp.as_file(), |_| {}).map_err(|e| match split_io_error(e) {
+        write_sparse(&mut src, tmp.as_file(), |_, _| {}).map_err(|e| match split_io_error(e) {
             Ok(se) => InspectError::Source(se),
             Err(e) => io_err(e),
         })?;

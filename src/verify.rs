@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use crate::disk::PartitionTable;
 use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::fat::Fat;
 use crate::fs::FsKind;
-use crate::io::sparse::data_ranges;
+use crate::io::checkpoint::hash_range;
 use crate::plan::{NodePlan, OpKind};
 use crate::probe::{self, ProbeError};
 
@@ -220,28 +219,7 @@ pub fn sha256_image(path: &Path) -> Result<String, VerifyError> {
     let file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     let mut hasher = Sha256::new();
-    let zeros = vec![0u8; 1 << 20];
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
-    let feed_zeros = |hasher: &mut Sha256, mut n: u64| {
-        while n > 0 {
-            let k = n.min(zeros.len() as u64) as usize;
-            hasher.update(&zeros[..k]);
-            n -= k as u64;
-        }
-    };
-    for (start, end) in data_ranges(&file, len).map_err(io_err)? {
-        feed_zeros(&mut hasher, start - pos);
-        let mut at = start;
-        while at < end {
-            let k = ((end - at) as usize).min(buf.len());
-            file.read_exact_at(&mut buf[..k], at).map_err(io_err)?;
-            hasher.update(&buf[..k]);
-            at += k as u64;
-        }
-        pos = end;
-    }
-    feed_zeros(&mut hasher, len - pos);
+    hash_range(&mut hasher, &file, 0, len).map_err(io_err)?;
     Ok(hex::encode(hasher.finalize()))
 }
 

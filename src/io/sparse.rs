@@ -20,9 +20,13 @@ fn is_zero(buf: &[u8]) -> bool {
 }
 
 /// Copies everything `src` yields into `dst` from offset 0, leaving zero blocks as holes.
-/// `tick` is called with the bytes produced so far after each chunk (for progress).
+/// `tick` sees each chunk and the bytes produced so far (for progress and hashing).
 /// Returns the number of bytes; `dst` is sized to exactly that.
-pub fn write_sparse(src: &mut dyn Read, dst: &File, mut tick: impl FnMut(u64)) -> io::Result<u64> {
+pub fn write_sparse(
+    src: &mut dyn Read,
+    dst: &File,
+    mut tick: impl FnMut(&[u8], u64),
+) -> io::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut offset = 0u64;
     loop {
@@ -36,7 +40,7 @@ pub fn write_sparse(src: &mut dyn Read, dst: &File, mut tick: impl FnMut(u64)) -
             }
         }
         offset += n as u64;
-        tick(offset);
+        tick(&buf[..n], offset);
         if n < buf.len() {
             break;
         }
@@ -150,7 +154,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.img");
         let f = File::create(&path).unwrap();
-        let n = write_sparse(&mut Cursor::new(&data), &f, |_| {}).unwrap();
+        let n = write_sparse(&mut Cursor::new(&data), &f, |_, _| {}).unwrap();
         assert_eq!(n, data.len() as u64);
         assert_eq!(std::fs::read(&path).unwrap(), data);
         // Two 4 KiB blocks of data in an 8 MiB file: allocation must be far below its size.
