@@ -163,6 +163,12 @@ pub(super) fn plan(
 
     // A static address: ifupdown's interfaces.d, also a transition path.
     if let Some(addr) = &inp.node.address {
+        if addr.addr.is_ipv6() {
+            return Err(PlanError::Input(format!(
+                "node {}: static IPv6 addresses are not supported on Snappy 15.04 (use IPv4, or DHCP)",
+                inp.node.name
+            )));
+        }
         transition_copy(&sr, &wr, IFACES_DIR, w, epoch, plan)?;
         let c = inp.cluster;
         let mut vars = BTreeMap::new();
