@@ -4,6 +4,7 @@ pub mod build;
 pub mod flash;
 pub mod init;
 pub mod inspect;
+pub mod status;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write an image to an SD card (or file), sparse-aware, then verify it by reading back.
     Flash(flash::FlashArgs),
+    /// Ask every node's docker API (mutual TLS) whether it is up, in the swarm and Ready.
+    Status(status::StatusArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Flash(a) => flash::run(&a),
+        Command::Status(a) => status::run(&a),
     }
 }
