@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clem_image::cluster::tls::ClusterCa;
+use clem_image::node::NodeName;
 use common::*;
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, SanType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
@@ -75,25 +76,17 @@ impl Cluster {
     }
 }
 
-/// A server certificate for `name` signed by the CA in `ca_dir` (as `build` would issue it).
+/// The server certificate of `name` from the CA in `ca_dir`, issued by the code `build` uses
+/// (kept in `nodes/<name>/`).
 fn node_cert(ca_dir: &Path, name: &str) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    let ca_pem = std::fs::read_to_string(ca_dir.join("tls/ca.pem")).unwrap();
-    let ca_key =
-        KeyPair::from_pem(&std::fs::read_to_string(ca_dir.join("tls/ca-key.pem")).unwrap())
-            .unwrap();
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.subject_alt_names = vec![
-        SanType::DnsName(name.try_into().unwrap()),
-        SanType::IpAddress("10.0.5.11".parse().unwrap()),
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca = ClusterCa::open_or_create(ca_dir, &mut |_| {}).unwrap();
+    let node = NodeName::new(name).unwrap();
+    let pair = ca
+        .node_server(&node, Some("10.0.5.11".parse().unwrap()))
+        .unwrap();
     (
-        vec![cert.der().clone()],
-        PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+        vec![CertificateDer::from_pem_slice(pair.cert.as_bytes()).unwrap()],
+        PrivateKeyDer::from_pem_slice(pair.key.as_bytes()).unwrap(),
     )
 }
 
@@ -351,6 +344,27 @@ fn the_certificate_is_checked_against_the_node_name_behind_an_endpoint() {
             .unwrap()
             .contains("bad certificate name"));
     }
+}
+
+#[test]
+fn a_port_that_never_speaks_tls_times_out() {
+    let c = Cluster::new(true);
+    let [m, _] = two_nodes(&c, "ready");
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(30));
+        drop(held);
+    });
+    let (code, j, _) = c.status(&[m, ("rpi2", addr)], &[]);
+    assert_eq!(code, 1, "{j:#}");
+    let n = &j["nodes"][1];
+    assert_eq!(n["error"]["kind"], "timeout", "{n:#}");
+    assert_eq!(
+        n["error"]["message"],
+        "timed out after 5s in the TLS handshake"
+    );
 }
 
 #[test]

@@ -611,7 +611,9 @@ async fn connect(target: &Target, tls: &ClientTls, t: Duration) -> Result<Connec
             }
             let mut f = classify(&e, name);
             if f.kind == FailureKind::Io && e.to_string().contains("lookup") {
+                let host = target.endpoint.rsplit_once(':').map_or("", |(h, _)| h);
                 f.kind = FailureKind::Resolve;
+                f.message = format!("cannot resolve {host}: {e}");
             }
             return Err(f);
         }
@@ -677,7 +679,17 @@ async fn get_version(conn: &Connection, name: &str, t: Duration) -> Result<Syste
         )
         .expect("a valid request");
     let call = async {
-        let res = conn.send(req).await.map_err(|e| classify(&e, name))?;
+        let res = conn.send(req).await.map_err(|e| {
+            let mut f = classify(&e, name);
+            // With TLS 1.3 a refused client certificate shows only after the handshake; a
+            // daemon that closes without sending its alert looks like this.
+            if f.kind == FailureKind::Io {
+                f.message.push_str(
+                    " right after the TLS handshake (did the node refuse our client certificate?)",
+                );
+            }
+            f
+        })?;
         let status = res.status();
         let body = res
             .into_body()
