@@ -5,6 +5,7 @@ pub mod diff;
 pub mod flash;
 pub mod init;
 pub mod inspect;
+pub mod status;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ pub enum Command {
     Flash(flash::FlashArgs),
     /// Compare two images: partition table, files, and text file contents (exit 0/1/2 as diff).
     Diff(diff::DiffArgs),
+    /// Ask every node's docker API (mutual TLS) whether it is up, in the swarm and Ready.
+    Status(status::StatusArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => verify::run(&a),
         Command::Flash(a) => flash::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Status(a) => status::run(&a),
     }
 }

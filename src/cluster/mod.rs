@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod firstboot;
+pub mod status;
 pub mod tls;
 pub mod values;
