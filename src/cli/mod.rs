@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod diff;
+pub mod explain;
 pub mod flash;
 pub mod init;
 pub mod inspect;
@@ -34,6 +35,8 @@ pub enum Command {
     Flash(flash::FlashArgs),
     /// Compare two images: partition table, files, and text file contents (exit 0/1/2 as diff).
     Diff(diff::DiffArgs),
+    /// Explain what an image does at first boot, and check that its cloud-init seed will be read.
+    Explain(explain::ExplainArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => verify::run(&a),
         Command::Flash(a) => flash::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Explain(a) => explain::run(&a),
     }
 }
