@@ -129,7 +129,6 @@ impl Doc {
                     .collect::<Vec<_>>()
                     .join(".")
             };
-            let key_indent = indent;
             if is_item {
                 let parent = path_of(&stack);
                 let n = counters.entry(parent).or_insert(0);
@@ -160,7 +159,7 @@ impl Doc {
                             open: true,
                         });
                     } else if value.starts_with('|') || value.starts_with('>') {
-                        block_scalar = Some(key_indent);
+                        block_scalar = Some(indent);
                         doc.set(path, String::new());
                     } else {
                         doc.set(path, value.to_string());
