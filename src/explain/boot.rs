@@ -54,7 +54,12 @@ pub(super) fn first_boot(
         "/etc/hostname"
     };
     let seeded = seed.is_some();
-    if let Some(h) = user.get("hostname").filter(|_| seeded) {
+    // As cloud-init's set_hostname: `hostname`, else the first label of `fqdn`.
+    let from_user = user.get("hostname").or_else(|| {
+        user.get("fqdn")
+            .map(|f| f.split('.').next().unwrap_or("").to_string())
+    });
+    if let Some(h) = from_user.filter(|h| seeded && !h.is_empty()) {
         fb.hostname = Some(h);
         fb.hostname_from = Some("user-data".into());
     } else if let Some(h) = meta.get("local-hostname").filter(|_| seeded) {
