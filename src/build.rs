@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::bmap::Bmap;
 use crate::cluster::config::{Cluster, DockerExposure};
 use crate::cluster::tls::{ClusterCa, TlsError};
+use crate::explain::{self, Level};
 use crate::flavour::NodeInputs;
 use crate::flavour::{self, Flavour, PlanError};
 use crate::fs::ext4::write::{Ext4Error, Ext4Writer, Meta};
@@ -63,6 +64,8 @@ pub enum BuildError {
         partition: u32,
         source: Ext4Error,
     },
+    #[error("node {node}: the image would not use what was written: {reasons}")]
+    Seed { node: NodeName, reasons: String },
     #[error("verification of node {node} failed: {source}")]
     Verify { node: NodeName, source: VerifyError },
 }
@@ -73,6 +76,8 @@ pub struct BuildOptions {
     pub keys: Vec<PublicKey>,
     pub out: PathBuf,
     pub epoch: u64,
+    /// Treat doubtful seed findings as errors.
+    pub strict: bool,
 }
 
 /// What one node's build produced.
@@ -159,7 +164,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     std::thread::scope(|scope| -> Result<(), BuildError> {
         let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
         for plan in &plans {
-            let patched = patch_node(opts, &info, base.as_file(), plan)?;
+            let patched = patch_node(opts, &info, base.as_file(), plan, log)?;
             if let Some(h) = pending.take() {
                 let out: NodeOutput = h.join().expect("hashing thread panicked")?;
                 log(format!("wrote {}", out.image.display()));
@@ -226,6 +231,7 @@ fn patch_node(
     info: &ImageInfo,
     base: &File,
     plan: &NodePlan,
+    log: &mut dyn FnMut(String),
 ) -> Result<Patched, BuildError> {
     let name = format!("{}.img", plan.node);
     let tmp =
@@ -241,6 +247,23 @@ fn patch_node(
             source,
         }
     })?;
+    // Will what we wrote be read? A seed that would be ignored is an error, never a
+    // silent success; doubtful cases are warnings (errors with --strict).
+    let findings = explain::check_seed(info, tmp.path());
+    let mut errors = Vec::new();
+    for f in findings {
+        match f.level {
+            Level::Error => errors.push(f.reason),
+            Level::Warning if opts.strict => errors.push(format!("{} (--strict)", f.reason)),
+            Level::Warning => log(format!("warning: {}: {}", plan.node, f.reason)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(BuildError::Seed {
+            node: plan.node.clone(),
+            reasons: errors.join("; "),
+        });
+    }
     Ok(Patched {
         node: plan.node.clone(),
         name,

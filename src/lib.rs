@@ -10,6 +10,7 @@ pub mod build;
 pub mod cluster;
 pub mod diff;
 pub mod disk;
+pub mod explain;
 pub mod flash;
 pub mod flavour;
 pub mod fs;

@@ -39,6 +39,9 @@ pub struct BuildArgs {
     /// Output directory
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
+    /// Fail on doubtful seed findings too (a datasource setup the tool cannot resolve, …)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -87,6 +90,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
         keys,
         out: args.out.clone(),
         epoch,
+        strict: args.strict,
     };
     let built = build(&opts, &mut |msg| eprintln!("{msg}"))?;
     for n in &built.nodes {

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod diff;
+pub mod explain;
 pub mod flash;
 pub mod init;
 pub mod inspect;
@@ -37,6 +38,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Ask every node's docker API (mutual TLS) whether it is up, in the swarm and Ready.
     Status(status::StatusArgs),
+    /// Explain what an image does at first boot, and check that its cloud-init seed will be read.
+    Explain(explain::ExplainArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -48,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Flash(a) => flash::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Status(a) => status::run(&a),
+        Command::Explain(a) => explain::run(&a),
     }
 }

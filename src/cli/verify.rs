@@ -10,6 +10,9 @@ use clem_image::verify::{check_sums, verify_image, Manifest};
 pub struct VerifyArgs {
     /// A built image (`out/rpi1.img`); its `.sha256` and manifest beside it are used
     pub image: PathBuf,
+    /// Treat seed-check warnings as errors (the seed checks of `explain`)
+    #[arg(long)]
+    pub strict: bool,
 }
 
 fn sidecar(image: &Path, suffix: &str) -> PathBuf {
@@ -48,5 +51,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
     } else {
         eprintln!("warning: {} not found; SHA-256 not checked", sums.display());
     }
-    Ok(0)
+    // Will the image's cloud-init read its seed? (see `explain`)
+    Ok(clem_image::explain::report_findings(
+        image,
+        &clem_image::explain::check_built_image(image)?,
+        args.strict,
+    ))
 }

@@ -1,0 +1,357 @@
+//! What the first boot does, read from the seed and the image: host name, users and keys,
+//! addresses, enabled units and their conditions, docker's listen addresses, the swarm.
+
+use std::collections::BTreeMap;
+
+use super::image::Img;
+use super::yaml::{self, Doc};
+use super::{Docker, FirstBoot, NetAddress, Seed, SwarmInfo, Unit, User};
+use crate::cluster::firstboot::{layout, UNIT_NAME};
+use crate::flavour::Flavour;
+use crate::fs::EntryKind;
+
+/// `KEY='value'` lines of a shell env file (values as clem-image quotes them).
+pub(super) fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.starts_with('#') {
+                return None;
+            }
+            let (k, v) = l.split_once('=')?;
+            Some((k.trim().to_string(), yaml::unquote(v).replace("'\\''", "'")))
+        })
+        .collect()
+}
+
+/// `type comment` of an authorized_keys line (options before the type are dropped).
+pub(super) fn key_summary(line: &str) -> Option<String> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let i = f
+        .iter()
+        .position(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-"))?;
+    let comment = f.get(i + 2..).map(|c| c.join(" ")).unwrap_or_default();
+    Some(if comment.is_empty() {
+        f[i].to_string()
+    } else {
+        format!("{} {comment}", f[i])
+    })
+}
+
+pub(super) fn first_boot(
+    img: &Img<'_>,
+    seed: Option<&Seed>,
+    meta: &Doc,
+    user: &Doc,
+    net: Option<&Doc>,
+    default_user: Option<String>,
+) -> FirstBoot {
+    let snappy = img.info.flavour == Flavour::SnappyCore15;
+    let mut fb = FirstBoot::default();
+    let hostname_file = if snappy {
+        "/etc/writable/hostname"
+    } else {
+        "/etc/hostname"
+    };
+    let seeded = seed.is_some();
+    // As cloud-init's set_hostname: `hostname`, else the first label of `fqdn`.
+    let from_user = user.get("hostname").or_else(|| {
+        user.get("fqdn")
+            .map(|f| f.split('.').next().unwrap_or("").to_string())
+    });
+    if let Some(h) = from_user.filter(|h| seeded && !h.is_empty()) {
+        fb.hostname = Some(h);
+        fb.hostname_from = Some("user-data".into());
+    } else if let Some(h) = meta.get("local-hostname").filter(|_| seeded) {
+        fb.hostname = Some(h);
+        fb.hostname_from = Some("meta-data".into());
+    } else if let Some(h) = img.read(hostname_file) {
+        fb.hostname = Some(h.trim().to_string());
+        fb.hostname_from = Some(hostname_file.into());
+    }
+
+    // Users from user-data.
+    let default_name = default_user.unwrap_or_else(|| "default".into());
+    let users_list = user.list("users");
+    let top_keys = user.list("ssh_authorized_keys").unwrap_or_default();
+    let has_default = match &users_list {
+        None => true,
+        Some(_) => user
+            .entries()
+            .any(|(k, v)| k.starts_with("users.") && yaml::unquote(v) == "default"),
+    };
+    if seeded
+        && has_default
+        && (users_list.is_some() || !top_keys.is_empty() || user.has("password"))
+    {
+        fb.users.push(User {
+            name: default_name.clone(),
+            from: "user-data (default user)".into(),
+            ssh_keys: top_keys.iter().filter_map(|k| key_summary(k)).collect(),
+        });
+    }
+    if seeded {
+        for i in 0.. {
+            let base = format!("users.{i}");
+            if !user.has(&base) {
+                break;
+            }
+            let Some(name) = user.get(&format!("{base}.name")) else {
+                continue;
+            };
+            let keys = user
+                .list(&format!("{base}.ssh_authorized_keys"))
+                .unwrap_or_default();
+            fb.users.push(User {
+                name,
+                from: "user-data".into(),
+                ssh_keys: keys.iter().filter_map(|k| key_summary(k)).collect(),
+            });
+        }
+        fb.password_login = user
+            .get("ssh_pwauth")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
+            || user.has("password");
+    }
+    // authorized_keys files already in homes.
+    let mut passwd = img.read("/etc/passwd").unwrap_or_default();
+    if snappy {
+        passwd.push_str(&img.read("/var/lib/extrausers/passwd").unwrap_or_default());
+    }
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 6 || f[5].is_empty() || f[5] == "/" {
+            continue;
+        }
+        if let Some(text) = img.read(&format!("{}/.ssh/authorized_keys", f[5])) {
+            let keys: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .filter_map(key_summary)
+                .collect();
+            fb.users.push(User {
+                name: f[0].to_string(),
+                from: format!("{}/.ssh/authorized_keys", f[5]),
+                ssh_keys: keys,
+            });
+        }
+    }
+
+    // Network: the seed's network-config, Snappy's interfaces.d.
+    if let Some(doc) = net {
+        let prefix = if doc.has("network.version") {
+            "network."
+        } else {
+            ""
+        };
+        let mut ifaces: Vec<String> = Vec::new();
+        for (k, _) in doc.entries() {
+            if let Some(rest) = k.strip_prefix(&format!("{prefix}ethernets.")) {
+                let name = rest.split('.').next().unwrap_or("").to_string();
+                if !ifaces.contains(&name) {
+                    ifaces.push(name);
+                }
+            }
+        }
+        for i in ifaces {
+            let base = format!("{prefix}ethernets.{i}");
+            for a in doc.list(&format!("{base}.addresses")).unwrap_or_default() {
+                fb.network.push(NetAddress {
+                    interface: i.clone(),
+                    address: a,
+                    from: "network-config".into(),
+                });
+            }
+            if doc
+                .get(&format!("{base}.dhcp4"))
+                .is_some_and(|v| v == "true")
+            {
+                fb.network.push(NetAddress {
+                    interface: i.clone(),
+                    address: "dhcp".into(),
+                    from: "network-config".into(),
+                });
+            }
+        }
+    }
+    if snappy {
+        let mut names: Vec<String> = img
+            .list("/etc/network/interfaces.d")
+            .into_iter()
+            .filter(|c| c.kind == EntryKind::File)
+            .map(|c| c.name)
+            .collect();
+        names.sort();
+        for name in names {
+            let path = format!("/etc/network/interfaces.d/{name}");
+            let text = img.read(&path).unwrap_or_default();
+            let (mut iface, mut addr, mut mask) = (None, None, None);
+            for l in text.lines() {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                match w.as_slice() {
+                    ["iface", i, "inet", m, ..] => {
+                        iface = Some(i.to_string());
+                        if *m == "dhcp" {
+                            addr = Some("dhcp".to_string());
+                        }
+                    }
+                    ["address", a, ..] => addr = Some(a.to_string()),
+                    ["netmask", m, ..] => mask = Some(m.to_string()),
+                    _ => {}
+                }
+            }
+            if let (Some(i), Some(a)) = (iface, addr) {
+                let address = match mask.and_then(|m| m.parse::<std::net::Ipv4Addr>().ok()) {
+                    Some(m) if a != "dhcp" => format!("{a}/{}", u32::from(m).count_ones()),
+                    _ => a,
+                };
+                fb.network.push(NetAddress {
+                    interface: i,
+                    address,
+                    from: path,
+                });
+            }
+        }
+    }
+
+    // Units enabled to start, with their first-boot conditions.
+    let mut targets: Vec<String> = img
+        .list("/etc/systemd/system")
+        .into_iter()
+        .filter(|c| c.kind == EntryKind::Dir && c.name.ends_with(".wants"))
+        .map(|c| c.name)
+        .collect();
+    targets.sort();
+    for t in targets {
+        let dir = format!("/etc/systemd/system/{t}");
+        let mut links = img.list(&dir);
+        links.sort_by(|a, b| a.name.cmp(&b.name));
+        for l in links {
+            let target = l
+                .target
+                .clone()
+                .unwrap_or_else(|| format!("{dir}/{}", l.name));
+            let text = img
+                .read(&target)
+                .or_else(|| img.read(&format!("/etc/systemd/system/{}", l.name)))
+                .unwrap_or_default();
+            let conditions = text
+                .lines()
+                .filter_map(|x| x.trim().strip_prefix("ConditionPathExists="))
+                .map(str::to_string)
+                .collect();
+            fb.units.push(Unit {
+                name: l.name.clone(),
+                wanted_by: t.trim_end_matches(".wants").to_string(),
+                conditions,
+            });
+        }
+    }
+
+    // Docker and the swarm: clem-image's node.env, else the image's own docker config.
+    let lay = layout(img.info.flavour);
+    let env = img
+        .read(&format!("{}/node.env", lay.conf_dir))
+        .map(|t| parse_env(&t));
+    let sock = "unix:///var/run/docker.sock".to_string();
+    if let Some(env) = &env {
+        let mode = env.get("DOCKER_MODE").cloned().unwrap_or_default();
+        let port = env.get("DOCKER_PORT").cloned().unwrap_or_default();
+        let from = format!("{}/node.env (applied by {UNIT_NAME})", lay.conf_dir);
+        fb.docker = Some(match mode.as_str() {
+            "tls" | "insecure-tcp" => Docker {
+                listen: vec![sock.clone(), format!("tcp://0.0.0.0:{port}")],
+                tls: mode == "tls",
+                from,
+            },
+            _ => Docker {
+                listen: vec![sock.clone()],
+                tls: false,
+                from,
+            },
+        });
+        let swarm = env.get("SWARM_MODE").cloned().unwrap_or_default();
+        if !swarm.is_empty() {
+            fb.swarm = Some(SwarmInfo {
+                mode: swarm.clone(),
+                role: env.get("ROLE").cloned().filter(|_| swarm != "none"),
+                manager: env.get("SWARM_MANAGER").cloned().filter(|s| !s.is_empty()),
+            });
+        }
+    } else {
+        fb.docker = stock_docker(img, snappy, &sock);
+    }
+    fb
+}
+
+/// The listen addresses of a docker the image ships configured (no clem-image node.env).
+fn stock_docker(img: &Img<'_>, snappy: bool, sock: &str) -> Option<Docker> {
+    let from_opts = |opts: &str, from: String| {
+        let w: Vec<&str> = opts.split_whitespace().collect();
+        let mut listen = Vec::new();
+        for (i, x) in w.iter().enumerate() {
+            if let Some(h) = x.strip_prefix("--host=").or_else(|| x.strip_prefix("-H=")) {
+                listen.push(h.to_string());
+            } else if (*x == "-H" || *x == "--host") && i + 1 < w.len() {
+                listen.push(w[i + 1].to_string());
+            }
+        }
+        if listen.is_empty() {
+            listen.push(sock.to_string());
+        }
+        let tls = w.iter().any(|x| x.starts_with("--tlsverify"));
+        Docker { listen, tls, from }
+    };
+    if snappy {
+        let mut versions: Vec<String> = img
+            .list("/var/lib/apps/docker")
+            .into_iter()
+            .filter(|c| c.kind == EntryKind::Dir)
+            .map(|c| c.name)
+            .collect();
+        versions.sort();
+        let v = versions.pop()?;
+        let path = format!("/var/lib/apps/docker/{v}/etc/docker.conf");
+        let text = img.read(&path)?;
+        let opts = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("DOCKER_OPTIONS="))
+            .next_back()
+            .map(yaml::unquote)
+            .unwrap_or_default();
+        return Some(from_opts(&opts, path));
+    }
+    if !img.exists("/usr/sbin/dockerd") && !img.exists("/usr/bin/dockerd") {
+        return None;
+    }
+    if let Some(json) = img.read("/etc/docker/daemon.json") {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&json) {
+            if let Some(hosts) = v.get("hosts").and_then(|h| h.as_array()) {
+                return Some(Docker {
+                    listen: hosts
+                        .iter()
+                        .filter_map(|h| h.as_str().map(str::to_string))
+                        .collect(),
+                    tls: v.get("tlsverify").and_then(|t| t.as_bool()) == Some(true),
+                    from: "/etc/docker/daemon.json".into(),
+                });
+            }
+        }
+    }
+    let opts = img
+        .read("/etc/default/docker")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("DOCKER_OPTS="))
+        .next_back()
+        .map(yaml::unquote)
+        .unwrap_or_default();
+    let mut d = from_opts(
+        &opts,
+        "/etc/default/docker and docker.service (-H fd://)".into(),
+    );
+    if !opts.contains("-H") && !opts.contains("--host") {
+        d.listen = vec!["fd:// (docker.socket: unix:///run/docker.sock)".into()];
+    }
+    Some(d)
+}

@@ -1,0 +1,191 @@
+//! The explanation in plain words: the first-boot summary and the one-screen text form.
+
+use super::{Explanation, Level};
+
+/// The first boot, in plain words.
+pub(super) fn summary(ex: &Explanation) -> Vec<String> {
+    let mut s = Vec::new();
+    let fb = &ex.first_boot;
+    if !ex.cloud_init.installed {
+        s.push("cloud-init is not installed: no seed is applied.".into());
+    } else if !ex.cloud_init.enabled {
+        s.push(format!(
+            "cloud-init is disabled ({}): no seed is applied.",
+            ex.cloud_init.disabled_by.join(", ")
+        ));
+    } else if let Some(seed) = &ex.seed {
+        let where_ = format!(
+            "partition {} ({}) {}",
+            seed.location.partition,
+            seed.location.partition_label.as_deref().unwrap_or("?"),
+            seed.location.dir
+        );
+        if seed.files.is_empty() {
+            s.push(format!(
+                "cloud-init looks for its seed on {where_} and finds none."
+            ));
+        } else if ex.previous_run.same_as_seed {
+            s.push(format!(
+                "cloud-init reads the seed on {where_}, but already ran with its instance-id: per-instance settings are not applied again."
+            ));
+        } else {
+            s.push(format!(
+                "cloud-init reads the seed on {where_} (instance-id {}).",
+                seed.instance_id.as_deref().unwrap_or("missing")
+            ));
+        }
+    }
+    if let Some(h) = &fb.hostname {
+        s.push(format!(
+            "Host name: {h} (from {}).",
+            fb.hostname_from.as_deref().unwrap_or("?")
+        ));
+    }
+    for u in &fb.users {
+        s.push(format!(
+            "User {}: {} SSH key(s) (from {}).",
+            u.name,
+            u.ssh_keys.len(),
+            u.from
+        ));
+    }
+    if fb.password_login {
+        s.push("SSH password login is enabled by user-data.".into());
+    }
+    for n in &fb.network {
+        s.push(format!(
+            "Network: {} {} (from {}).",
+            n.interface, n.address, n.from
+        ));
+    }
+    if fb.network.is_empty() {
+        s.push("Network: the image's own setup (no network-config).".into());
+    }
+    for u in fb.units.iter().filter(|u| !u.conditions.is_empty()) {
+        s.push(format!(
+            "{} starts only if {}.",
+            u.name,
+            u.conditions.join(" and ")
+        ));
+    }
+    match &fb.docker {
+        Some(d) => s.push(format!(
+            "Docker listens on {}{} (from {}).",
+            d.listen.join(", "),
+            if d.tls { " with TLS (--tlsverify)" } else { "" },
+            d.from
+        )),
+        None => s.push("Docker: not installed or not configured.".into()),
+    }
+    if let Some(sw) = &fb.swarm {
+        s.push(format!(
+            "Swarm: {}{}.",
+            sw.mode,
+            sw.role
+                .as_deref()
+                .map(|r| format!(", as {r}"))
+                .unwrap_or_default()
+        ));
+    }
+    s
+}
+
+impl Explanation {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .count()
+    }
+
+    /// A one-screen summary.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        let os = self
+            .os
+            .pretty_name
+            .clone()
+            .or_else(|| self.os.name.clone())
+            .unwrap_or_else(|| "unknown OS".into());
+        t.push_str(&format!(
+            "{}: {} ({}, version {})\n",
+            self.image,
+            os,
+            self.flavour.as_str(),
+            self.os.version.as_deref().unwrap_or("?")
+        ));
+        t.push_str(&format!(
+            "cloud-init: {}, {}\n",
+            if self.cloud_init.installed {
+                "installed"
+            } else {
+                "not installed"
+            },
+            if self.cloud_init.enabled {
+                "enabled".to_string()
+            } else {
+                format!("disabled {}", self.cloud_init.disabled_by.join(", "))
+            }
+        ));
+        t.push_str(&format!(
+            "datasources: {} ({}); NoCloud seedfrom {}, fs_label {}\n",
+            self.datasource
+                .list
+                .as_ref()
+                .map(|l| l.join(", "))
+                .unwrap_or_else(|| "not set".into()),
+            self.datasource.list_from.as_deref().unwrap_or("-"),
+            self.datasource.seedfrom.as_deref().unwrap_or("-"),
+            self.datasource.fs_label
+        ));
+        if let Some(s) = &self.seed {
+            t.push_str(&format!(
+                "seed: partition {} ({}) {} via {}: {}; instance-id {}\n",
+                s.location.partition,
+                s.location.partition_label.as_deref().unwrap_or("?"),
+                s.location.dir,
+                s.location.via,
+                if s.files.is_empty() {
+                    "no files".to_string()
+                } else {
+                    s.files.join(", ")
+                },
+                s.instance_id.as_deref().unwrap_or("(none)")
+            ));
+        } else {
+            t.push_str("seed: none found\n");
+        }
+        t.push_str(&format!(
+            "previous cloud-init run: {}\n",
+            self.previous_run
+                .instance_id
+                .as_deref()
+                .or(self.previous_run.instance_link.as_deref())
+                .unwrap_or("none")
+        ));
+        t.push_str("first boot:\n");
+        for l in &self.first_boot.summary {
+            t.push_str(&format!("  {l}\n"));
+        }
+        let enabled: Vec<&str> = self
+            .first_boot
+            .units
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect();
+        t.push_str(&format!("  Units enabled: {}\n", enabled.join(", ")));
+        if self.findings.is_empty() {
+            t.push_str("findings: none\n");
+        } else {
+            t.push_str("findings:\n");
+            for f in &self.findings {
+                let l = match f.level {
+                    Level::Error => "error",
+                    Level::Warning => "warning",
+                };
+                t.push_str(&format!("  {l}: {}\n", f.reason));
+            }
+        }
+        t
+    }
+}
