@@ -238,7 +238,6 @@ fn patch_node(
         NamedTempFile::with_prefix_in(format!(".{name}."), &opts.out).map_err(io_err(&opts.out))?;
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
     let first_change = apply(tmp.path(), info, plan, opts.epoch)?;
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
 
     let manifest = Manifest::new(plan, &name, &info.table);
     verify::verify_image(tmp.path(), &manifest.table, &manifest.injected).map_err(|source| {
@@ -314,6 +313,9 @@ fn publish_node(
         source,
     })?;
     debug_assert_eq!(recorded, sha256);
+    // Durable before it appears under its final name (on the hashing thread: the flush
+    // overlaps the next node's work).
+    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
     tmp.persist(&final_path).map_err(|e| BuildError::Io {
         path: final_path.clone(),
         source: e.error,
