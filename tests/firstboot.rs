@@ -115,6 +115,7 @@ impl Node {
             ("systemctl", FAKE_SYSTEMCTL),
             ("snappy", FAKE_SNAPPY),
             ("ip", FAKE_IP),
+            ("dockerd", "exit 0\n"),
         ] {
             node.write_fake(&node.bin().join(name), name, body);
         }
@@ -307,6 +308,9 @@ fn raspberry_pi_os_tls_swarm_mode_join_with_retries() {
         "{dropin}"
     );
     assert!(!exec.contains("-H") && !exec.contains("fd://"), "{dropin}");
+    // The dockerd this node has (found on PATH), keeping the packaged DOCKER_OPTS.
+    let found = format!("ExecStart={}/dockerd $DOCKER_OPTS ", node.bin().display());
+    assert!(exec.starts_with(&found), "{dropin}");
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("ExecStart=")).count(),
         2,

@@ -150,9 +150,19 @@ configure_systemd() {
         printf '%s\n' "$want" >"$json"
     fi
     # The packaged unit starts dockerd with -H fd://, which conflicts with "hosts" above.
+    # Debian installs dockerd in /usr/sbin, docker-ce in /usr/bin: use whichever is here.
+    local dockerd
+    dockerd="$(command -v dockerd || true)"
+    for d in /usr/sbin/dockerd /usr/bin/dockerd; do
+        if [ -z "$dockerd" ] && [ -x "$ROOT$d" ]; then dockerd="$d"; fi
+    done
+    if [ -z "$dockerd" ]; then
+        log "dockerd is not installed"
+        return 1
+    fi
     printf '%s\n' "# Written by clem-image: listen where daemon.json says." \
         "[Service]" "ExecStart=" \
-        "ExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock" >"$dropin"
+        "ExecStart=$dockerd \$DOCKER_OPTS --containerd=/run/containerd/containerd.sock" >"$dropin"
     systemctl daemon-reload
     log "restarting docker"
     systemctl restart docker

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token};
+use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token, UserName};
 use crate::node::NodeName;
 
 #[derive(Debug, Error)]
@@ -89,6 +89,9 @@ struct ClusterSection {
     dns: Vec<IpAddr>,
     /// A docker `.snap` to install offline on Snappy 15.04 (the store is gone).
     docker_snap: Option<PathBuf>,
+    /// The login user cloud-init creates (default: `pi` on Raspberry Pi OS, `ubuntu` on
+    /// Ubuntu).
+    user: Option<UserName>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +177,7 @@ pub struct Cluster {
     pub gateway: Option<IpAddr>,
     pub dns: Vec<IpAddr>,
     pub docker_snap: Option<PathBuf>,
+    pub user: Option<UserName>,
     pub swarm: Swarm,
     /// Things the user should hear about this config (printed by build).
     pub warnings: Vec<String>,
@@ -375,6 +379,7 @@ impl Cluster {
                 .unwrap_or_else(|| "eth0".parse().expect("valid")),
             gateway: file.cluster.gateway,
             dns: file.cluster.dns,
+            user: file.cluster.user,
             swarm,
             nodes,
         })

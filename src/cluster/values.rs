@@ -93,6 +93,24 @@ impl FromStr for Interface {
 }
 deserialize_via_from_str!(Interface);
 
+/// A login name as useradd accepts it by default: `[a-z_][a-z0-9_-]*`, at most 32.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+impl FromStr for UserName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        check(s, "user name", 32, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+        })?;
+        if s.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+            return Err(format!("user name {s:?} must start with a letter or '_'"));
+        }
+        Ok(UserName(s.to_string()))
+    }
+}
+deserialize_via_from_str!(UserName);
+
 /// A swarm join token (`SWMTKN-1-…`) or a legacy discovery token: letters, digits, `-`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);

@@ -10,6 +10,14 @@ use crate::plan::{FileOp, NodePlan};
 use crate::probe::ImageInfo;
 use crate::sshkey::PublicKey;
 
+/// The login user each flavour's users expect.
+pub(super) fn default_user(flavour: Flavour) -> &'static str {
+    match flavour {
+        Flavour::UbuntuPi | Flavour::SnappyCore15 => "ubuntu",
+        _ => "pi",
+    }
+}
+
 /// Rendered `(meta-data, user-data)` for a node.
 pub(super) fn render(
     flavour: Flavour,
@@ -22,6 +30,13 @@ pub(super) fn render(
     // Safe unquoted: a validated host name is only [a-z0-9.-].
     vars.insert("node", node.to_string());
     vars.insert("ssh_authorized_keys", overlay::yaml_list(&key_lines));
+    let user = inp
+        .cluster
+        .user
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| default_user(flavour).to_string());
+    vars.insert("user", overlay::yaml_str(&user));
     let user_data = match flavour {
         Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,
         _ => overlay::SEED_USER_DATA.render(&vars)?,
