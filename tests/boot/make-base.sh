@@ -63,7 +63,7 @@ pkgs=(
     systemd systemd-sysv udev dbus
     linux-image-amd64 initramfs-tools
     cloud-init openssh-server sudo
-    docker.io iproute2 netbase iputils-ping
+    docker.io iproute2 netbase iputils-ping e2fsprogs
 )
 IFS=, include="${pkgs[*]}"
 
