@@ -84,11 +84,16 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free TCP port")
-        .port()
+/// `n` distinct free TCP ports on 127.0.0.1: all listeners are held until every port is
+/// chosen (binding port 0 one at a time may hand out the same port again).
+fn free_tcp_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free TCP port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 fn free_udp_port() -> u16 {
@@ -331,13 +336,14 @@ fn two_nodes_form_a_swarm() {
         vms: Vec::new(),
     };
     let t_boot = Instant::now();
-    for n in &NODES {
+    let ports = free_tcp_ports(3 * NODES.len());
+    for (i, n) in NODES.iter().enumerate() {
         let vm = Vm {
             name: n.name,
             dir: work.join(format!("vm-{}", n.name)),
-            ssh_port: free_tcp_port(),
-            docker_port: free_tcp_port(),
-            plain_port: free_tcp_port(),
+            ssh_port: ports[3 * i],
+            docker_port: ports[3 * i + 1],
+            plain_port: ports[3 * i + 2],
         };
         let o = run(Command::new(scripts().join("run-vm.sh"))
             .arg("start")
@@ -464,12 +470,27 @@ fn two_nodes_form_a_swarm() {
             vm.name,
             text(&o)
         );
-        let o = vm.ssh(&key, "sudo test -e /var/lib/clem-image/firstboot.done");
+        // The first-boot script marks success only after its last step (docker ready, the
+        // swarm joined); it retries with backoff, so give it a few minutes.
+        let done = wait_until(Duration::from_secs(300), Duration::from_secs(5), || {
+            vm.ssh(&key, "sudo test -e /var/lib/clem-image/firstboot.done")
+                .status
+                .success()
+        });
         assert!(
-            o.status.success(),
-            "{}: first boot not done: {}",
+            done,
+            "{}: first boot not done (no /var/lib/clem-image/firstboot.done):\n{}",
             vm.name,
-            text(&o)
+            text(&vm.ssh(
+                &key,
+                "systemctl status --no-pager clem-firstboot; \
+                 sudo journalctl --no-pager -b -u clem-firstboot | tail -n 20"
+            ))
+        );
+        println!(
+            "{}: first boot done {} after start",
+            vm.name,
+            elapsed(t_boot)
         );
     }
 

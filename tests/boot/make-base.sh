@@ -63,7 +63,7 @@ pkgs=(
     systemd systemd-sysv udev dbus
     linux-image-amd64 initramfs-tools
     cloud-init openssh-server sudo
-    docker.io iproute2 netbase iputils-ping e2fsprogs
+    docker.io docker-cli iproute2 netbase iputils-ping e2fsprogs
 )
 IFS=, include="${pkgs[*]}"
 
@@ -170,5 +170,7 @@ dd if="$ext" of="$img" bs=1M seek=$((P2_START / 2048)) conv=notrunc,sparse statu
 
 mv "$img" "$cached.tmp"
 mv "$cached.tmp" "$cached"
+# Older bases (made by earlier versions of this script) only take space.
+find "$cache" -maxdepth 1 -name "base-$suite-*.img" ! -name "$(basename "$cached")" -delete
 echo "make-base: built $cached in $(($(date +%s) - start)) s"
 publish
