@@ -83,7 +83,7 @@ prng() {
 
 raw=$work/upstream.img
 stamp=$work/upstream.params
-params="$DISK_MIB $DATA_MIB"
+params="$DISK_MIB $DATA_MIB v2"  # v2: cloud-init and extrausers on the image
 if [ -f "$raw.xz" ] && [ -f "$raw" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$params" ]; then
     echo "== reusing the image in $work (BENCH_DIR with the same DATA_MIB)"
 else
@@ -111,6 +111,11 @@ system_tree() {
     printf 'NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="15.04"\n' >"$dir/etc/os-release"
     printf '/home user-data persistent transition none\n/etc/writable auto persistent none none\n' \
         >"$dir/etc/system-image/writable-paths"
+    # What the build checks before it trusts a seed: cloud-init with NoCloud.
+    mkdir -p "$dir/etc/cloud" "$dir/usr/bin"
+    printf 'datasource_list: [NoCloud, None]\n' >"$dir/etc/cloud/cloud.cfg"
+    printf '#!/bin/sh\n' >"$dir/usr/bin/cloud-init"
+    printf 'root:x:0:0:root:/root:/bin/bash\n' >"$dir/etc/passwd"
     while [ "$left" -gt 0 ]; do
         n=$((((i * 7919) % 8 + 1) << 20))
         [ "$n" -le "$left" ] || n=$left
@@ -132,8 +137,12 @@ system_tree "$work/system-a" a
 system_tree "$work/system-b" b
 ext4 system-a "$P2_SIZE" a "$work/system-a"
 ext4 system-b "$P3_SIZE" b "$work/system-b"
-ext4 writable "$P4_SIZE" c
-rm -rf "${work:?}/system-a" "${work:?}/system-b" "${work:?}/boot"
+# writable: the default user in extrausers and a home, as on the real image.
+mkdir -p "$work/writable/system-data/var/lib/extrausers" "$work/writable/user-data/ubuntu"
+printf 'ubuntu:x:1000:1000:Ubuntu:/home/ubuntu:/bin/bash\n' \
+    >"$work/writable/system-data/var/lib/extrausers/passwd"
+ext4 writable "$P4_SIZE" c "$work/writable"
+rm -rf "${work:?}/system-a" "${work:?}/system-b" "${work:?}/boot" "${work:?}/writable"
 
 echo "   file systems made in $(elapsed "$t0") s"
 truncate -s $((DISK_SECTORS * SECTOR)) "$raw"

@@ -29,7 +29,7 @@ use common::BIN;
 const USER: &str = "pi";
 
 /// Flip when clem-image forms a swarm by itself (zero-touch swarm mode): see the TODO below.
-const SWARM_ZERO_TOUCH: bool = false;
+const SWARM_ZERO_TOUCH: bool = true;
 
 struct Node {
     name: &'static str,
@@ -273,10 +273,9 @@ fn two_nodes_form_a_swarm() {
         "[cluster]\nssh_keys = [\"{}\"]\ndocker = \"tls\"\ninterface = \"eth0\"\n\n",
         public.display()
     );
-    // TODO(lead, zero-touch swarm): switch to the zero-touch mode once it exists (the
-    // manager inits the swarm and joins the workers itself); `swarm-mode` with a manager
-    // address and a token chosen in advance cannot work (join tokens are made at init).
-    toml.push_str("[swarm]\nmode = \"none\"\n\n");
+    // Zero-touch swarm mode: no token; the manager inits the swarm and joins the worker
+    // over mutual TLS.
+    toml.push_str("[swarm]\nmode = \"swarm-mode\"\n\n");
     for n in &NODES {
         toml.push_str(&format!(
             "[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n\n",
@@ -305,28 +304,13 @@ fn two_nodes_form_a_swarm() {
     for n in &NODES {
         let img = out.join(format!("{}.img", n.name));
         let fat = bootfs(&img);
-        let (has, _) = common::tool("mtype", &["-i", &fat, "::/network-config"]);
-        if !has {
-            // Until clem-image writes network-config itself: the cluster address on eth0.
-            println!(
-                "NOTE: {}.img has no network-config on bootfs; adding a hand-written one",
-                n.name
-            );
-            let cfg = work.join(format!("network-config.{}", n.name));
-            std::fs::write(
-                &cfg,
-                format!(
-                    "version: 2\nethernets:\n  eth0:\n    addresses: [{}]\n",
-                    n.cidr
-                ),
-            )
-            .unwrap();
-            let (ok, msg) = common::tool(
-                "mcopy",
-                &["-i", &fat, cfg.to_str().unwrap(), "::/network-config"],
-            );
-            assert!(ok, "mcopy network-config: {msg}");
-        }
+        let (has, net) = common::tool("mtype", &["-i", &fat, "::/network-config"]);
+        assert!(
+            has && net.contains(n.cidr),
+            "{}.img: no network-config with {} on bootfs: {net}",
+            n.name,
+            n.cidr
+        );
     }
 
     // 3. Boot both on one private segment (a multicast group on 127.0.0.1 of our own).
@@ -538,6 +522,34 @@ fn two_nodes_form_a_swarm() {
             "swarm: rpi2 not in an active swarm: {info}"
         );
         println!("swarm formed {} after start", elapsed(t_boot));
+
+        // `clem-image status`, from the host through the port forwards, checking each
+        // node's certificate under its own name.
+        let mut status = Command::new(BIN);
+        status
+            .args(["status", "--json", "--wait", "3m", "--config"])
+            .arg(&config)
+            .arg("--cluster-dir")
+            .arg(&cluster);
+        for vm in &vms.vms {
+            status
+                .arg("--endpoint")
+                .arg(format!("{}=127.0.0.1:{}", vm.name, vm.docker_port));
+        }
+        let o = run(&mut status);
+        assert!(o.status.success(), "clem-image status:\n{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["healthy"], true, "{report:#}");
+        for n in &NODES {
+            let node = report["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["name"] == n.name)
+                .unwrap_or_else(|| panic!("{} missing from status: {report:#}", n.name));
+            assert_eq!(node["ready"], true, "{report:#}");
+            assert_eq!(node["hostname"], n.name, "{report:#}");
+        }
     } else {
         println!("swarm: not asserted yet (TODO: zero-touch swarm mode)");
     }
