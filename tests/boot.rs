@@ -53,6 +53,16 @@ const NODES: [Node; 2] = [
     },
 ];
 
+/// The negative case: a worker listed in the config but built from ANOTHER cluster
+/// directory (another CA). It boots next to the others and must never join; `status` must
+/// say which node and why.
+const ROGUE: Node = Node {
+    name: "rpi3",
+    cidr: "10.0.5.13/24",
+    role: "worker",
+    mac: "52:54:00:c1:00:13",
+};
+
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/boot")
 }
@@ -276,7 +286,7 @@ fn two_nodes_form_a_swarm() {
     // Zero-touch swarm mode: no token; the manager inits the swarm and joins the worker
     // over mutual TLS.
     toml.push_str("[swarm]\nmode = \"swarm-mode\"\n\n");
-    for n in &NODES {
+    for n in NODES.iter().chain([&ROGUE]) {
         toml.push_str(&format!(
             "[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n\n",
             n.name, n.cidr, n.role
@@ -295,8 +305,25 @@ fn two_nodes_form_a_swarm() {
         .arg(&config)
         .arg("--cluster-dir")
         .arg(&cluster)
+        .args(["--node", "rpi1,rpi2"])
         .arg("--out")
         .arg(&out)
+        .env("HOME", &work));
+    assert!(o.status.success(), "clem-image build failed:\n{}", text(&o));
+    // The rogue worker: same config, another cluster directory, so another CA.
+    let other = work.join("cluster-other");
+    let out_rogue = work.join("out-rogue");
+    let o = run(Command::new(BIN)
+        .arg("build")
+        .arg("--image")
+        .arg(&base)
+        .arg("--config")
+        .arg(&config)
+        .arg("--cluster-dir")
+        .arg(&other)
+        .args(["--node", ROGUE.name])
+        .arg("--out")
+        .arg(&out_rogue)
         .env("HOME", &work));
     assert!(o.status.success(), "clem-image build failed:\n{}", text(&o));
     println!("clem-image build (2 nodes): {}", elapsed(t));
@@ -350,6 +377,33 @@ fn two_nodes_form_a_swarm() {
         println!("{}", text(&o).trim());
     }
 
+    let rogue_ports = free_tcp_ports(3);
+    let rogue = Vm {
+        name: ROGUE.name,
+        dir: work.join(format!("vm-{}", ROGUE.name)),
+        ssh_port: rogue_ports[0],
+        docker_port: rogue_ports[1],
+        plain_port: rogue_ports[2],
+    };
+    let o = run(Command::new(scripts().join("run-vm.sh"))
+        .arg("start")
+        .arg("--image")
+        .arg(out_rogue.join(format!("{}.img", ROGUE.name)))
+        .arg("--dir")
+        .arg(&rogue.dir)
+        .args(["--mac", ROGUE.mac, "--mcast", &mcast])
+        .args(["--ssh-port", &rogue.ssh_port.to_string()])
+        .args(["--docker-port", &rogue.docker_port.to_string()])
+        .args(["--plain-port", &rogue.plain_port.to_string()]));
+    let rogue_started = o.status.success();
+    vms.vms.push(rogue);
+    assert!(
+        rogue_started,
+        "run-vm.sh start {}:\n{}",
+        ROGUE.name,
+        text(&o)
+    );
+
     // 4. SSH as the default user, and the host name from the seed.
     let limit = Duration::from_secs(
         std::env::var("CLEM_BOOT_TIMEOUT")
@@ -357,7 +411,7 @@ fn two_nodes_form_a_swarm() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(900),
     );
-    for vm in &vms.vms {
+    for vm in &vms.vms[..NODES.len()] {
         let up = wait_until(
             limit.saturating_sub(t_boot.elapsed()),
             Duration::from_secs(5),
@@ -379,7 +433,7 @@ fn two_nodes_form_a_swarm() {
         ckey.to_str().unwrap(),
     );
     let with_cert = ["--cacert", ca, "--cert", cert, "--key", ckey];
-    for vm in &vms.vms {
+    for vm in &vms.vms[..NODES.len()] {
         // Give up early when the first-boot unit has failed twice and left docker down.
         let mut broken = String::new();
         let ok = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
@@ -527,11 +581,19 @@ fn two_nodes_form_a_swarm() {
         // node's certificate under its own name.
         let mut status = Command::new(BIN);
         status
-            .args(["status", "--json", "--wait", "3m", "--config"])
+            .args([
+                "status",
+                "--json",
+                "--wait",
+                "3m",
+                "--node",
+                "rpi1,rpi2",
+                "--config",
+            ])
             .arg(&config)
             .arg("--cluster-dir")
             .arg(&cluster);
-        for vm in &vms.vms {
+        for vm in &vms.vms[..NODES.len()] {
             status
                 .arg("--endpoint")
                 .arg(format!("{}=127.0.0.1:{}", vm.name, vm.docker_port));
@@ -550,6 +612,87 @@ fn two_nodes_form_a_swarm() {
             assert_eq!(node["ready"], true, "{report:#}");
             assert_eq!(node["hostname"], n.name, "{report:#}");
         }
+
+        // 8. The negative case: rpi3 runs (its docker answers TLS for ITS OWN CA's
+        //    client), the manager's watch has tried it, and it never joined.
+        let rogue = &vms.vms[NODES.len()];
+        let oca = other.join("tls/ca.pem");
+        let ocert = other.join("client/cert.pem");
+        let okey = other.join("client/key.pem");
+        let other_cert = [
+            "--cacert",
+            oca.to_str().unwrap(),
+            "--cert",
+            ocert.to_str().unwrap(),
+            "--key",
+            okey.to_str().unwrap(),
+        ];
+        let up = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
+            rogue.curl_tls("/version", &other_cert).status.success()
+        });
+        assert!(
+            up,
+            "{}: its docker never came up (with its own CA)",
+            rogue.name
+        );
+        println!(
+            "{}: docker (other CA) answers {} after start",
+            rogue.name,
+            elapsed(t_boot)
+        );
+        // Our operator certificate is refused there, and its certificate is not ours.
+        assert!(!rogue.curl_tls("/version", &with_cert).status.success());
+        // Two watch rounds (every 60 s) after it came up.
+        let manager = &vms.vms[0];
+        let tried = wait_until(Duration::from_secs(240), Duration::from_secs(10), || {
+            let j = text(&manager.ssh(
+                &key,
+                "sudo journalctl --no-pager -u clem-swarm-watch | grep 'node rpi3' | tail -n 3",
+            ));
+            j.contains("not reachable")
+        });
+        let journal = text(&manager.ssh(
+            &key,
+            "sudo journalctl --no-pager -u clem-swarm-watch | tail -n 20",
+        ));
+        assert!(tried, "the manager's watch never reported rpi3:\n{journal}");
+        let nodes = text(&manager.curl_tls("/nodes", &with_cert));
+        assert!(
+            !nodes.contains("\"Hostname\":\"rpi3\""),
+            "rpi3 (another CA) joined the swarm: {nodes}"
+        );
+        let mut status = Command::new(BIN);
+        status
+            .args(["status", "--json", "--config"])
+            .arg(&config)
+            .arg("--cluster-dir")
+            .arg(&cluster);
+        for vm in &vms.vms {
+            status
+                .arg("--endpoint")
+                .arg(format!("{}=127.0.0.1:{}", vm.name, vm.docker_port));
+        }
+        let o = run(&mut status);
+        assert_eq!(o.status.code(), Some(1), "status with rpi3:\n{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let bad = report["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == ROGUE.name)
+            .unwrap_or_else(|| panic!("rpi3 missing: {report:#}"));
+        assert_eq!(bad["healthy"], false, "{report:#}");
+        let kind = bad["error"]["kind"].as_str().unwrap_or_default();
+        assert!(
+            [
+                "unknown-ca",
+                "client-certificate-rejected",
+                "bad-certificate-name"
+            ]
+            .contains(&kind),
+            "rpi3: expected a TLS trust error, got {bad:#}"
+        );
+        println!("negative case: rpi3 refused ({kind}), manager journal:\n{journal}");
     } else {
         println!("swarm: not asserted yet (TODO: zero-touch swarm mode)");
     }

@@ -352,6 +352,11 @@ fn zero_touch_swarm_is_the_default_and_only_the_manager_holds_the_client_key() {
         env.lines().any(|l| l == "ADDR_POOL='172.30.0.0/16'"),
         "{env}"
     );
+    // The manager scans its own subnet for nodes built later from this cluster directory.
+    assert!(
+        env.lines().any(|l| l == "SCAN_SUBNET='10.0.5.0/24'"),
+        "{env}"
+    );
     let nodes = debugfs(&m, "cat /etc/clem-image/cluster-nodes");
     assert!(
         nodes.contains("rpi1 10.0.5.11 manager\n") && nodes.contains("rpi2 10.0.5.12 worker\n"),

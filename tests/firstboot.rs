@@ -838,6 +838,7 @@ fn run_watch(node: &Node) -> Output {
         .arg(overlay("swarm-watch.sh"))
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
+        .env("CLEM_PROBE", node.bin().join("probe"))
         .env("CLEM_ROOT", node.root())
         .env("CLEM_CONF_DIR", node.conf_dir)
         .output()
@@ -1009,5 +1010,63 @@ exit 0
             "--addr=10.0.5.11:2376",
             "nodes://10.0.5.11:2376,10.0.5.12:2376",
         ],
+    );
+}
+
+#[test]
+fn swarm_watch_joins_unlisted_nodes_of_this_cluster_found_on_the_subnet() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    // The port probe answers for addresses with an `open-ADDR` state file.
+    node.write_fake(
+        &node.bin().join("probe"),
+        "probe",
+        "if [ -e \"$STATE/open-$1\" ] && [ \"$2\" = 2376 ]; then exit 0; fi\nexit 1\n",
+    );
+    let mut env = zero_touch_env("rpi1", "10.0.5.1", "manager");
+    env.push(("SCAN_SUBNET", "10.0.5.0/29".into()));
+    node.write_env(&env_refs(&env));
+    fs::write(
+        node.conf().join("cluster-nodes"),
+        "rpi1 10.0.5.1 manager\nrpi2 10.0.5.2 worker\n",
+    )
+    .unwrap();
+    node.set_state("joined", "");
+    node.set_state("node_ls", "rpi1 Ready\nrpi2 Ready\n");
+    for open in ["10.0.5.2", "10.0.5.5", "10.0.5.6"] {
+        node.set_state(&format!("open-{open}"), "");
+    }
+    // 10.0.5.5: a node of this cluster built later; 10.0.5.6: something else on 2376.
+    node.set_state("remote-10.0.5.5", "inactive\n");
+    let out = run_watch(&node);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let probes: Vec<String> = node
+        .calls_of(&["probe"])
+        .iter()
+        .map(|c| c[1].clone())
+        .collect();
+    // Every host of the /29 but the listed ones was probed (.1 is us, .2 is listed).
+    let mut probed = probes.clone();
+    probed.sort();
+    assert_eq!(
+        probed,
+        ["10.0.5.3", "10.0.5.4", "10.0.5.5", "10.0.5.6"],
+        "{log}"
+    );
+    let joins: Vec<Vec<String>> = node
+        .calls()
+        .into_iter()
+        .filter(|c| c.iter().any(|a| a == "join"))
+        .collect();
+    assert_eq!(joins.len(), 1, "{joins:#?}");
+    assert!(
+        joins[0].contains(&"tcp://10.0.5.5:2376".to_string()),
+        "{joins:#?}"
+    );
+    assert!(joins[0].contains(&"TOKEN-worker".to_string()), "{joins:#?}");
+    assert!(log.contains("joining unlisted node at 10.0.5.5"), "{log}");
+    assert!(
+        log.contains("unlisted 10.0.5.6 answers on 2376 but not as a node of this cluster"),
+        "{log}"
     );
 }

@@ -63,6 +63,48 @@ while read -r name address role; do
     fi
 done <"$ROOT$CONF_DIR/cluster-nodes"
 
+# Nodes built later from the same cluster directory are on no list here: look for them on
+# the cluster subnet. Mutual TLS decides who they are: only a daemon whose certificate this
+# cluster's CA issued for that very address is accepted, and only it accepts our client.
+# shellcheck disable=SC2016 # the inner bash expands $1 and $2, not this one
+probe_tcp() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null; }
+PROBE="${CLEM_PROBE:-probe_tcp}"
+
+# subnet_hosts A.B.C.D/P: every host address of an IPv4 subnet of /24 to /30.
+subnet_hosts() {
+    local net=${1%/*} prefix=${1#*/} a b c d base size i
+    IFS=. read -r a b c d <<<"$net"
+    if [ "$prefix" -lt 24 ] || [ "$prefix" -gt 30 ]; then return 0; fi
+    size=$((1 << (32 - prefix)))
+    base=$((d / size * size))
+    for ((i = base + 1; i < base + size - 1; i++)); do echo "$a.$b.$c.$i"; done
+}
+
+if [ -n "${SCAN_SUBNET:-}" ]; then
+    listed=" $advertise $(awk '!/^#/ && NF >= 2 {print $2}' "$ROOT$CONF_DIR/cluster-nodes" | tr '\n' ' ') "
+    found="$(mktemp)"
+    for host in $(subnet_hosts "$SCAN_SUBNET"); do
+        case "$listed" in *" $host "*) continue ;; esac
+        { if "$PROBE" "$host" "$DOCKER_PORT"; then echo "$host" >>"$found"; fi; } &
+    done
+    wait
+    while read -r host; do
+        remote=(docker "${TLS[@]}" -H "tcp://$host:$DOCKER_PORT")
+        if ! node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)"; then
+            log "unlisted $host answers on $DOCKER_PORT but not as a node of this cluster: ${node_state##*$'\n'}"
+            continue
+        fi
+        case "$node_state" in active | pending) continue ;; esac
+        log "joining unlisted node at $host as worker"
+        if timeout 120 "${remote[@]}" swarm join --token "$worker_token" "$advertise:2377"; then
+            joined=$((joined + 1))
+        else
+            log "join of $host failed; will retry"
+        fi
+    done < <(sort -u "$found")
+    rm -f "$found"
+fi
+
 # Report nodes the swarm lists as down; removing them is the operator's decision.
 while read -r name status; do
     if [ "$status" = Down ]; then log "node $name is down (not removed)"; fi

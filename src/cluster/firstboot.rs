@@ -50,6 +50,17 @@ pub struct Layout {
     pub state_dir: &'static str,
 }
 
+/// The network address of an IPv4 `address/prefix`.
+fn network_of(c: &super::values::Cidr) -> String {
+    match c.addr {
+        std::net::IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
+            std::net::Ipv4Addr::from(u32::from(v4) & mask).to_string()
+        }
+        v6 => v6.to_string(),
+    }
+}
+
 /// `name address role` per line, for the manager's swarm watch. Every field is validated
 /// (host names, IP addresses), so the file needs no quoting.
 fn cluster_nodes(cluster: &Cluster) -> String {
@@ -132,6 +143,16 @@ pub fn node_files(
         "addr_pool",
         q(&pool.map(|p| p.to_string()).unwrap_or_default()),
     );
+    // The zero-touch manager looks for nodes built later on its own /24-or-smaller subnet.
+    let scan = match (&cluster.swarm, &node.address, is_manager) {
+        (Swarm::ZeroTouch { .. }, Some(a), true)
+            if a.addr.is_ipv4() && (24..=30).contains(&a.prefix) =>
+        {
+            format!("{}/{}", network_of(a), a.prefix)
+        }
+        _ => String::new(),
+    };
+    vars.insert("scan_subnet", q(&scan));
     let (manager, image, discovery) = match &cluster.swarm {
         Swarm::None => (String::new(), String::new(), String::new()),
         Swarm::Join { manager, .. } => (manager.to_string(), String::new(), String::new()),
