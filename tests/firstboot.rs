@@ -855,7 +855,8 @@ fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
     fs::write(
         node.conf().join("cluster-nodes"),
         "# name address role\nrpi1 10.0.5.11 manager\nrpi2 10.0.5.12 worker\n\
-         rpi3 10.0.5.13 worker\nrpi4 - worker\nrpi5 10.0.5.15 manager\n",
+         rpi3 10.0.5.13 worker\nrpi4 - worker\nrpi5 10.0.5.15 manager\n\
+         rpi6 10.0.5.16 worker\n",
     )
     .unwrap();
     node.set_state("joined", "");
@@ -863,7 +864,12 @@ fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
     node.set_state("remote-10.0.5.12", "inactive\n");
     node.set_state("remote-rpi4", "active\n");
     node.set_state("remote-10.0.5.15", "inactive\n");
-    // rpi3 is unreachable (no state file).
+    // rpi3 is unreachable (no state file). rpi6's daemon refuses us, and `docker info`
+    // still exits 0 (printing the client side and the server's error).
+    node.set_state(
+        "remote-10.0.5.16",
+        "Server:\nERROR: error during connect: remote error: tls: unknown certificate authority\n",
+    );
     let out = run_watch(&node);
     let log = String::from_utf8_lossy(&out.stdout).into_owned();
     let tls = [
@@ -911,6 +917,17 @@ fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
     assert!(
         log.contains("node rpi3 (10.0.5.13) is not reachable"),
         "{log}"
+    );
+    assert!(
+        log.contains(
+            "node rpi6 (10.0.5.16) is not reachable: ERROR: error during connect: \
+             remote error: tls: unknown certificate authority"
+        ),
+        "{log}"
+    );
+    assert!(
+        !calls.contains(&join("10.0.5.16", "TOKEN-worker")),
+        "joined a refusing node"
     );
     assert!(log.contains("node rpi9 is down (not removed)"), "{log}");
     assert!(node.calls_of(&["docker", "node", "rm"]).is_empty());

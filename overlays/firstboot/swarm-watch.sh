@@ -42,14 +42,18 @@ while read -r name address role; do
         continue
     fi
     remote=(docker "${TLS[@]}" -H "tcp://$host:$DOCKER_PORT")
-    if ! node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)"; then
-        log "node $name ($host) is not reachable: ${node_state##*$'\n'}"
-        missing=$((missing + 1))
-        continue
-    fi
+    # `docker info` can fail yet exit 0 (it still prints the client side): only a state the
+    # daemon itself reported counts as an answer.
+    node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)" || true
     case "$node_state" in
         active | pending)
             log "node $name is in a swarm ($node_state); skipping"
+            continue
+            ;;
+        inactive) ;;
+        *)
+            log "node $name ($host) is not reachable: ${node_state##*$'\n'}"
+            missing=$((missing + 1))
             continue
             ;;
     esac
@@ -90,11 +94,15 @@ if [ -n "${SCAN_SUBNET:-}" ]; then
     wait
     while read -r host; do
         remote=(docker "${TLS[@]}" -H "tcp://$host:$DOCKER_PORT")
-        if ! node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)"; then
-            log "unlisted $host answers on $DOCKER_PORT but not as a node of this cluster: ${node_state##*$'\n'}"
-            continue
-        fi
-        case "$node_state" in active | pending) continue ;; esac
+        node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)" || true
+        case "$node_state" in
+            active | pending) continue ;;
+            inactive) ;;
+            *)
+                log "unlisted $host answers on $DOCKER_PORT but not as a node of this cluster: ${node_state##*$'\n'}"
+                continue
+                ;;
+        esac
         log "joining unlisted node at $host as worker"
         if timeout 120 "${remote[@]}" swarm join --token "$worker_token" "$advertise:2377"; then
             joined=$((joined + 1))

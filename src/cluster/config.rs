@@ -179,6 +179,9 @@ pub struct Cluster {
     pub docker_snap: Option<PathBuf>,
     pub user: Option<UserName>,
     pub swarm: Swarm,
+    /// Every node of the cluster (the config's and the command line's); `nodes` are the
+    /// ones built now.
+    pub members: Vec<NodeSpec>,
     /// Things the user should hear about this config (printed by build).
     pub warnings: Vec<String>,
     pub nodes: Vec<NodeSpec>,
@@ -200,7 +203,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 impl Cluster {
     /// Every manager first: the first is the one that inits a zero-touch swarm.
     pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
-        self.nodes.iter().filter(|n| n.role == Role::Manager)
+        self.members.iter().filter(|n| n.role == Role::Manager)
     }
 
     /// Loads `path` (if any) and applies `over`.
@@ -244,35 +247,37 @@ impl Cluster {
                 role: n.role.unwrap_or(Role::Worker),
             });
         }
-        // With --node, build those (taking their settings from the file where listed).
-        let mut nodes = if over.nodes.is_empty() {
-            file_nodes.clone()
-        } else {
-            over.nodes
-                .iter()
-                .map(|name| {
-                    file_nodes
-                        .iter()
-                        .find(|n| &n.name == name)
-                        .cloned()
-                        .unwrap_or(NodeSpec {
-                            name: name.clone(),
-                            address: None,
-                            role: Role::Worker,
-                        })
-                })
-                .collect()
-        };
-        if nodes.is_empty() {
+        // The cluster's members: the file's nodes, plus any named only on the command line.
+        let mut members = file_nodes.clone();
+        for name in &over.nodes {
+            if !members.iter().any(|n| &n.name == name) {
+                members.push(NodeSpec {
+                    name: name.clone(),
+                    address: None,
+                    role: Role::Worker,
+                });
+            }
+        }
+        if members.is_empty() {
             return Err(ConfigError::Conflict(
                 "no node given: use --node (e.g. --node rpi1..rpi4) or [[node]] in the config"
                     .into(),
             ));
         }
-        // The first node manages unless the file names a manager.
-        if !file.nodes.iter().any(|n| n.role == Some(Role::Manager)) {
-            nodes[0].role = Role::Manager;
+        // The first member manages unless the file names a manager.
+        if !members.iter().any(|n| n.role == Role::Manager) {
+            members[0].role = Role::Manager;
         }
+        // With --node, build those; else every member. A node built alone later still
+        // knows the whole cluster (the manager's list, legacy discovery).
+        let nodes: Vec<NodeSpec> = if over.nodes.is_empty() {
+            members.clone()
+        } else {
+            over.nodes
+                .iter()
+                .filter_map(|name| members.iter().find(|n| &n.name == name).cloned())
+                .collect()
+        };
 
         let docker = over.docker.or(file.cluster.docker).unwrap_or_default();
         let conflict = |msg: &str| ConfigError::Conflict(format!("{}: {msg}", cfg_path.display()));
@@ -312,7 +317,7 @@ impl Cluster {
                     None => {
                         // Static discovery from the config: every node's address:port.
                         let port = docker.port().unwrap_or(2375);
-                        let list: Vec<String> = nodes
+                        let list: Vec<String> = members
                             .iter()
                             .map(|n| match &n.address {
                                 Some(a) => format!("{}:{port}", a.addr),
@@ -382,6 +387,7 @@ impl Cluster {
             user: file.cluster.user,
             swarm,
             nodes,
+            members,
         })
     }
 }
@@ -401,7 +407,7 @@ pub fn overlay_pool(cluster: &Cluster, configured: Option<&Cidr>) -> Option<Cidr
     }
     let inside = |pool: &Cidr| {
         cluster
-            .nodes
+            .members
             .iter()
             .filter_map(|n| n.address.as_ref())
             .any(|a| match (a.addr, pool.addr) {
@@ -467,6 +473,19 @@ mod tests {
         assert_eq!(c.docker, DockerExposure::Tls);
         assert_eq!(c.nodes[0].role, Role::Manager);
         assert_eq!(c.nodes[1].role, Role::Worker);
+        // Building one worker alone: it stays a worker, and the cluster is still all nodes.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[[node]]\nname = \"rpi1\"\n[[node]]\nname = \"rpi2\"\n").unwrap();
+        let over = Overrides {
+            nodes: vec![NodeName::new("rpi2").unwrap()],
+            ..Overrides::default()
+        };
+        let c = Cluster::load(Some(&p), over).unwrap();
+        assert_eq!(c.nodes.len(), 1);
+        assert_eq!(c.nodes[0].role, Role::Worker);
+        assert_eq!(c.members.len(), 2);
+        assert_eq!(c.members[0].role, Role::Manager);
         assert_eq!(c.interface.as_str(), "eth0");
         assert!(matches!(c.swarm, Swarm::ZeroTouch { .. }));
     }

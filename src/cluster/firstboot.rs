@@ -65,7 +65,7 @@ fn network_of(c: &super::values::Cidr) -> String {
 /// (host names, IP addresses), so the file needs no quoting.
 fn cluster_nodes(cluster: &Cluster) -> String {
     let mut s = String::from("# Written by clem-image: name address role\n");
-    for n in &cluster.nodes {
+    for n in &cluster.members {
         let addr = n.address.as_ref().map(|a| a.addr.to_string());
         let role = if n.role == Role::Manager {
             "manager"
