@@ -148,8 +148,8 @@ pub fn probe_as(file_path: &Path, name: &Path) -> Result<ImageInfo, ProbeError> 
     Ok(info)
 }
 
-/// `KEY=value` lines with optional quotes, as os-release(5) defines them.
-pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+/// `KEY=value` lines (comments skipped), each value passed through `unquote`.
+pub fn parse_kv(text: &str, unquote: impl Fn(&str) -> String) -> BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();
@@ -157,13 +157,18 @@ pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
                 return None;
             }
             let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(v);
-            Some((k.trim().to_string(), v.to_string()))
+            Some((k.trim().to_string(), unquote(v.trim())))
         })
         .collect()
+}
+
+/// `KEY=value` lines with optional quotes, as os-release(5) defines them.
+pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+    parse_kv(text, |v| {
+        v.strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v)
+            .to_string()
+    })
 }

@@ -12,16 +12,7 @@ use crate::fs::EntryKind;
 
 /// `KEY='value'` lines of a shell env file (values as clem-image quotes them).
 pub(super) fn parse_env(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            if l.starts_with('#') {
-                return None;
-            }
-            let (k, v) = l.split_once('=')?;
-            Some((k.trim().to_string(), yaml::unquote(v).replace("'\\''", "'")))
-        })
-        .collect()
+    crate::probe::parse_kv(text, |v| yaml::unquote(v).replace("'\\''", "'"))
 }
 
 /// `type comment` of an authorized_keys line (options before the type are dropped).
