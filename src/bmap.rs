@@ -10,11 +10,12 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
+
+use crate::io::sparse::data_ranges;
 
 /// The block size we write; bmaptool uses the file system's, which is 4096 in practice.
 pub const BLOCK_SIZE: u64 = 4096;
@@ -126,7 +127,7 @@ impl Bmap {
             .sum()
     }
 
-    /// Maps the data of a sparse file (SEEK_DATA/SEEK_HOLE) and hashes each range.
+    /// Maps the data of a sparse file (`io::sparse::data_ranges`) and hashes each range.
     ///
     /// On a file system without hole tracking the whole file is one range, which is still a
     /// correct (if unhelpful) map.
@@ -140,21 +141,7 @@ impl Bmap {
         let bs = BLOCK_SIZE;
         let blocks_count = size.div_ceil(bs);
         let mut spans: Vec<(u64, u64)> = Vec::new(); // block ranges, inclusive
-        let mut pos = 0u64;
-        while pos < size {
-            let data = match seek(&file, pos, libc::SEEK_DATA) {
-                Ok(d) => d,
-                // ENXIO: no data at or after pos.
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
-                Err(e) => return Err(io_err(e)),
-            };
-            let hole = match seek(&file, data, libc::SEEK_HOLE) {
-                Ok(h) => h.min(size),
-                Err(e) => return Err(io_err(e)),
-            };
-            if hole <= data {
-                break;
-            }
+        for (data, hole) in data_ranges(&file, size).map_err(io_err)? {
             let first = data / bs;
             let last = (hole.div_ceil(bs) - 1).min(blocks_count - 1);
             match spans.last_mut() {
@@ -162,7 +149,6 @@ impl Bmap {
                 Some(prev) if prev.1 + 1 >= first => prev.1 = prev.1.max(last),
                 _ => spans.push((first, last)),
             }
-            pos = hole;
         }
         let mut bmap = Bmap {
             image_size: size,
@@ -432,16 +418,6 @@ fn verify_file_checksum(
         return Err(BmapError::FileChecksum { stored, computed });
     }
     Ok(())
-}
-
-fn seek(file: &File, off: u64, whence: libc::c_int) -> io::Result<u64> {
-    // SAFETY: lseek on a valid, owned descriptor; no memory is passed.
-    let r = unsafe { libc::lseek64(file.as_raw_fd(), off as libc::off64_t, whence) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
-    }
 }
 
 fn read_exact_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<()> {

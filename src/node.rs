@@ -89,6 +89,16 @@ pub fn parse_nodes<S: AsRef<str>>(specs: &[S]) -> Result<Vec<NodeName>, NodeErro
     Ok(out)
 }
 
+/// As [`parse_nodes`], but no `--node` at all is an empty list (the config then names the
+/// nodes) rather than an error.
+pub fn parse_optional_nodes<S: AsRef<str>>(specs: &[S]) -> Result<Vec<NodeName>, NodeError> {
+    if specs.is_empty() {
+        Ok(Vec::new())
+    } else {
+        parse_nodes(specs)
+    }
+}
+
 /// Splits `rpi12` into (`rpi`, `12`).
 fn split_number(s: &str) -> Option<(&str, &str)> {
     let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();

@@ -5,7 +5,7 @@ use clap::Args;
 use clem_image::build::{build, BuildOptions};
 use clem_image::cluster::config::{Cluster, DockerExposure, Overrides};
 use clem_image::fs::time::build_epoch;
-use clem_image::node::parse_nodes;
+use clem_image::node::parse_optional_nodes;
 use clem_image::sshkey;
 
 /// The bundled sample image, the default input.
@@ -45,11 +45,7 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
-    let nodes = if args.nodes.is_empty() {
-        Vec::new()
-    } else {
-        parse_nodes(&args.nodes)?
-    };
+    let nodes = parse_optional_nodes(&args.nodes)?;
     let cluster = Cluster::load(
         args.config.as_deref(),
         Overrides {

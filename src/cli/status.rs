@@ -8,7 +8,7 @@ use clem_image::cluster::config::{Cluster, Overrides};
 use clem_image::cluster::status::{
     check, humanize, parse_duration, parse_endpoint, targets, ClientTls, Report, DEFAULT_TIMEOUT,
 };
-use clem_image::node::parse_nodes;
+use clem_image::node::parse_optional_nodes;
 
 /// How often `--wait` asks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -40,11 +40,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
-    let nodes = if args.nodes.is_empty() {
-        Vec::new()
-    } else {
-        parse_nodes(&args.nodes)?
-    };
+    let nodes = parse_optional_nodes(&args.nodes)?;
     let cluster = Cluster::load(
         args.config.as_deref(),
         Overrides {
