@@ -42,6 +42,10 @@ pub struct BuildArgs {
     /// Fail on doubtful seed findings too (a datasource setup the tool cannot resolve, …)
     #[arg(long)]
     pub strict: bool,
+    /// Extra cloud-config for every node (a `#cloud-config` file), instead of the config's
+    /// `cloud_config`
+    #[arg(long, value_name = "FILE")]
+    pub cloud_config: Option<PathBuf>,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -53,6 +57,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
             docker: args.docker,
             ssh_key_files: args.ssh_keys.clone(),
             dir: args.cluster_dir.clone(),
+            cloud_config: args.cloud_config.clone(),
         },
     )?;
     let image = args

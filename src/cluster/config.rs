@@ -8,6 +8,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token, UserName};
+use crate::cloudinit::{CloudConfigError, Fragment, Origin};
 use crate::node::NodeName;
 
 #[derive(Debug, Error)]
@@ -27,6 +28,8 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error(transparent)]
+    CloudConfig(#[from] CloudConfigError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
@@ -92,6 +95,9 @@ struct ClusterSection {
     /// The login user cloud-init creates (default: `pi` on Raspberry Pi OS, `ubuntu` on
     /// Ubuntu).
     user: Option<UserName>,
+    /// Extra cloud-config, from a file or inline (not both).
+    cloud_config: Option<toml::Spanned<PathBuf>>,
+    cloud_config_inline: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +118,9 @@ struct NodeSection {
     name: toml::Spanned<String>,
     address: Option<Cidr>,
     role: Option<Role>,
+    /// Extra cloud-config, from a file or inline (not both).
+    cloud_config: Option<toml::Spanned<PathBuf>>,
+    cloud_config_inline: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +139,8 @@ pub struct NodeSpec {
     pub name: NodeName,
     pub address: Option<Cidr>,
     pub role: Role,
+    /// This node's extra cloud-config, merged over the cluster's.
+    pub cloud_config: Option<Fragment>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +189,8 @@ pub struct Cluster {
     pub dns: Vec<IpAddr>,
     pub docker_snap: Option<PathBuf>,
     pub user: Option<UserName>,
+    /// Extra cloud-config for every node.
+    pub cloud_config: Option<Fragment>,
     pub swarm: Swarm,
     /// Every node of the cluster (the config's and the command line's); `nodes` are the
     /// ones built now.
@@ -194,6 +207,42 @@ pub struct Overrides {
     pub docker: Option<DockerExposure>,
     pub ssh_key_files: Vec<PathBuf>,
     pub dir: Option<PathBuf>,
+    /// Extra cloud-config for every node, instead of the file's.
+    pub cloud_config: Option<PathBuf>,
+}
+
+/// Reads the extra cloud-config a section points at: a file relative to the config, or inline
+/// text whose findings are reported at their lines in the config file.
+fn load_cloud_config(
+    file: Option<&toml::Spanned<PathBuf>>,
+    inline: Option<&toml::Spanned<String>>,
+    cfg_path: &Path,
+    base: &Path,
+    text: &str,
+) -> Result<Option<Fragment>, ConfigError> {
+    match (file, inline) {
+        (Some(p), Some(_)) => Err(ConfigError::Invalid {
+            path: cfg_path.to_owned(),
+            line: line_of(text, p.span().start),
+            message: "cloud_config (a file) and cloud_config_inline (text): give one".into(),
+        }),
+        (Some(p), None) => Ok(Some(Fragment::read(&base.join(expand_home(p.get_ref())))?)),
+        (None, Some(inline)) => {
+            let raw = &text[inline.span()];
+            // A multi-line string's first line break is not part of its value.
+            let skip = usize::from(
+                ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"]
+                    .iter()
+                    .any(|q| raw.starts_with(q)),
+            );
+            let origin = Origin {
+                file: cfg_path.display().to_string(),
+                first_line: line_of(text, inline.span().start) + skip,
+            };
+            Ok(Some(Fragment::parse(inline.get_ref(), origin)?))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -245,6 +294,13 @@ impl Cluster {
                 name,
                 address: n.address.clone(),
                 role: n.role.unwrap_or(Role::Worker),
+                cloud_config: load_cloud_config(
+                    n.cloud_config.as_ref(),
+                    n.cloud_config_inline.as_ref(),
+                    &cfg_path,
+                    &base,
+                    &text,
+                )?,
             });
         }
         // The cluster's members: the file's nodes, plus any named only on the command line.
@@ -255,6 +311,7 @@ impl Cluster {
                     name: name.clone(),
                     address: None,
                     role: Role::Worker,
+                    cloud_config: None,
                 });
             }
         }
@@ -348,6 +405,22 @@ impl Cluster {
                 );
             }
         }
+        let cloud_config = match &over.cloud_config {
+            Some(p) => Some(Fragment::read(p)?),
+            None => load_cloud_config(
+                file.cluster.cloud_config.as_ref(),
+                file.cluster.cloud_config_inline.as_ref(),
+                &cfg_path,
+                &base,
+                &text,
+            )?,
+        };
+        let fragments = cloud_config
+            .iter()
+            .chain(members.iter().filter_map(|n| n.cloud_config.as_ref()));
+        for f in fragments {
+            warnings.extend(f.warnings.iter().cloned());
+        }
         let mut ssh_key_files: Vec<PathBuf> = file
             .cluster
             .ssh_keys
@@ -385,6 +458,7 @@ impl Cluster {
             gateway: file.cluster.gateway,
             dns: file.cluster.dns,
             user: file.cluster.user,
+            cloud_config,
             swarm,
             nodes,
             members,

@@ -39,6 +39,8 @@ pub enum PlanError {
     Probe(#[from] ProbeError),
     #[error("{0}")]
     Input(String),
+    #[error(transparent)]
+    CloudConfig(#[from] crate::cloudinit::CloudConfigError),
     #[error("reading the image: {0}")]
     Read(#[from] Ext4ReadError),
 }

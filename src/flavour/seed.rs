@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::{Flavour, NodeInputs, PlanError};
+use crate::cloudinit;
 use crate::overlay;
 use crate::plan::{FileOp, NodePlan};
 use crate::probe::ImageInfo;
@@ -18,10 +19,13 @@ pub(super) fn default_user(flavour: Flavour) -> &'static str {
     }
 }
 
-/// Rendered `(meta-data, user-data)` for a node.
+/// Rendered `(meta-data, user-data)` for a node: clem-image's own user-data from
+/// `overlays/`, with the user's extra cloud-config (cluster, then node) merged under it.
+/// What the merge decided goes into the plan's notes.
 pub(super) fn render(
     flavour: Flavour,
     inp: &NodeInputs<'_>,
+    plan: &mut NodePlan,
 ) -> Result<(String, String), PlanError> {
     let node = &inp.node.name;
     let key_lines: Vec<String> = inp.keys.iter().map(PublicKey::line).collect();
@@ -41,6 +45,27 @@ pub(super) fn render(
         Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,
         _ => overlay::SEED_USER_DATA.render(&vars)?,
     };
+    let mut extra = Vec::new();
+    if let Some(f) = &inp.cluster.cloud_config {
+        extra.push(("the cluster's cloud-config", f));
+    }
+    if let Some(f) = &inp.node.cloud_config {
+        extra.push(("this node's cloud-config", f));
+    }
+    let user_data = if extra.is_empty() {
+        user_data
+    } else {
+        let (text, notes) = cloudinit::compose(node.as_str(), &user_data, &extra)?;
+        plan.notes
+            .extend(notes.into_iter().map(|n| format!("cloud-config: {n}")));
+        if flavour == Flavour::SnappyCore15 {
+            plan.notes.push(format!(
+                "cloud-config: Snappy 15.04 carries cloud-init 0.7.x, older than the {} schema your additions were checked against; modules it lacks are ignored",
+                cloudinit::schema::version()
+            ));
+        }
+        text
+    };
     // A new instance-id whenever what we seed changes, so cloud-init applies it again;
     // derived from the inputs, so the same inputs give the same id.
     let digest = Sha256::digest(format!("{node}\n{user_data}").as_bytes());
@@ -58,7 +83,7 @@ pub(super) fn fat_seed(
     plan: &mut NodePlan,
 ) -> Result<(), PlanError> {
     let boot = info.boot_fat().ok_or(PlanError::NoBootFat)?;
-    let (meta_data, user_data) = render(info.flavour, inp)?;
+    let (meta_data, user_data) = render(info.flavour, inp, plan)?;
     let n = boot.partition.number;
     plan.push(FileOp::fat(
         n,

@@ -146,7 +146,7 @@ pub(super) fn plan(
     }
 
     // cloud-init's seed, replacing the stock one (new instance-id, so it runs again).
-    let (meta, user_data) = seed::render(info.flavour, inp)?;
+    let (meta, user_data) = seed::render(info.flavour, inp, plan)?;
     let seed_dir = "/system-data/var/lib/cloud/seed/nocloud-net";
     for (name, body) in [("meta-data", meta), ("user-data", user_data)] {
         plan.push(op(
