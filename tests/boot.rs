@@ -39,6 +39,26 @@ struct Node {
     mac: &'static str,
 }
 
+/// The user's cloud-config for every node (a file next to cluster.toml).
+const CLUSTER_EXTRA: &str = "#cloud-config
+write_files:
+  - path: /etc/clem-cluster-extra
+    content: from the cluster file
+    permissions: '0644'
+";
+
+/// The node whose own (inline) cloud-config writes a file and runs a command.
+const EXTRA_NODE: &str = "rpi2";
+const NODE_EXTRA: &str = "#cloud-config
+write_files:
+  - path: /var/lib/clem-test/node-extra.txt
+    content: |
+      written by rpi2's own cloud-config
+    permissions: '0640'
+runcmd:
+  - [sh, -c, 'echo \"ran on $(hostname) as $(id -u)\" > /var/tmp/clem-extra-ran']
+";
+
 const NODES: [Node; 2] = [
     Node {
         name: "rpi1",
@@ -301,11 +321,23 @@ fn two_nodes_form_a_swarm() {
     // Zero-touch swarm mode: no token; the manager inits the swarm and joins the worker
     // over mutual TLS.
     toml.push_str("[swarm]\nmode = \"swarm-mode\"\n\n");
+    // The user's own cloud-config: one file for every node, and inline text for rpi2 that
+    // writes a file and runs a command (both merged under clem-image's keys).
+    toml = toml.replacen(
+        "[cluster]\n",
+        "[cluster]\ncloud_config = \"extra-cloud-config.yaml\"\n",
+        1,
+    );
+    std::fs::write(work.join("extra-cloud-config.yaml"), CLUSTER_EXTRA).unwrap();
     for n in NODES.iter().chain([&ROGUE]) {
         toml.push_str(&format!(
-            "[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n\n",
+            "[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n",
             n.name, n.cidr, n.role
         ));
+        if n.name == EXTRA_NODE {
+            toml.push_str(&format!("cloud_config_inline = '''\n{NODE_EXTRA}'''\n"));
+        }
+        toml.push('\n');
     }
     let config = work.join("cluster.toml");
     std::fs::write(&config, &toml).unwrap();
@@ -436,6 +468,62 @@ fn two_nodes_form_a_swarm() {
         println!("{}: SSH up {} after start", vm.name, elapsed(t_boot));
         let o = vm.ssh(&key, "hostname");
         assert_eq!(text(&o).trim(), vm.name, "{}: host name", vm.name);
+    }
+
+    // 4b. The user's extra cloud-config ran: the cluster's file on every node, rpi2's own
+    //     file (with its mode) and command only on rpi2; and the node's cloud-init
+    //     (25.1, the schema version we validate against) finds the user-data it read valid.
+    for vm in &vms.vms[..NODES.len()] {
+        let mine = vm.name == EXTRA_NODE;
+        let ran = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
+            vm.ssh(&key, "cloud-init status --wait >/dev/null 2>&1; test -e /var/lib/cloud/instance/boot-finished")
+                .status
+                .success()
+        });
+        assert!(
+            ran,
+            "{}: cloud-init never finished:\n{}",
+            vm.name,
+            vm.console_tail(40)
+        );
+        let o = vm.ssh(&key, "cat /etc/clem-cluster-extra");
+        assert_eq!(
+            text(&o).trim(),
+            "from the cluster file",
+            "{}: cluster extra",
+            vm.name
+        );
+        let o = vm.ssh(
+            &key,
+            "sudo stat -c '%a %U' /var/lib/clem-test/node-extra.txt && sudo cat /var/lib/clem-test/node-extra.txt /var/tmp/clem-extra-ran",
+        );
+        if mine {
+            assert_eq!(
+                text(&o),
+                "640 root\nwritten by rpi2's own cloud-config\nran on rpi2 as 0\n",
+                "{}: node extra",
+                vm.name
+            );
+            let o = vm.ssh(&key, "sudo cloud-init schema --system 2>&1");
+            assert!(
+                o.status.success(),
+                "{}: cloud-init schema --system:\n{}",
+                vm.name,
+                text(&o)
+            );
+            println!(
+                "{}: extra cloud-config applied; node's own check: {}",
+                vm.name,
+                text(&o).trim()
+            );
+        } else {
+            assert!(
+                !o.status.success(),
+                "{}: got rpi2's extra cloud-config: {}",
+                vm.name,
+                text(&o)
+            );
+        }
     }
 
     // 5. docker: mutual TLS on 2376 once the first-boot unit has configured it.

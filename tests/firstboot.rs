@@ -1087,3 +1087,38 @@ fn swarm_watch_joins_unlisted_nodes_of_this_cluster_found_on_the_subnet() {
         "{log}"
     );
 }
+
+/// Seen in the real boot: the watch's first `docker info` ran while the first-boot unit
+/// restarted dockerd and never returned, so the oneshot never finished and the timer never
+/// fired again. Every docker call is bounded now: a hanging daemon costs one run, not all.
+#[test]
+fn swarm_watch_survives_a_docker_call_that_hangs() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", "exec sleep 600\n");
+    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    let t = std::time::Instant::now();
+    let out = Command::new("/bin/bash")
+        .arg(overlay("swarm-watch.sh"))
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
+        .env("CLEM_ROOT", node.root())
+        .env("CLEM_CONF_DIR", node.conf_dir)
+        .env("CLEM_DOCKER_TIMEOUT", "2")
+        .output()
+        .expect("run bash");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(60),
+        "the watch hung for {:?}",
+        t.elapsed()
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not in an active swarm yet"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(node.calls_of(&["docker", "info"]).len(), 1);
+    // The unit is stopped by systemd too, should a run hang anyway.
+    let unit = fs::read_to_string(overlay("clem-swarm-watch.service")).unwrap();
+    assert!(unit.contains("\nTimeoutStartSec=15min\n"), "{unit}");
+}

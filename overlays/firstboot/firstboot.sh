@@ -19,6 +19,16 @@ PATH="$PATH:$ROOT/apps/bin"
 
 log() { echo "clem-firstboot: $*"; }
 
+# Every docker call is bounded: a call made while dockerd restarts can wait forever on the
+# socket systemd keeps open, and one hung call would stall this run and every later one.
+# (`timeout` runs the docker binary, not this function.)
+# Pulls (`run`, `pull`) get longer: a Pi on a slow link may need minutes for an image.
+docker() {
+    local limit="${CLEM_DOCKER_TIMEOUT:-90}"
+    case "${1:-}" in run | pull) limit="${CLEM_DOCKER_PULL_TIMEOUT:-900}" ;; esac
+    timeout --kill-after=10 "$limit" docker "$@"
+}
+
 if [ -e "$DONE" ]; then
     log "already done ($DONE); nothing to do"
     exit 0
