@@ -7,10 +7,12 @@
 # empty: 64 MiB FAT32 system-boot, two 1 GiB ext4 system partitions holding pseudo-random
 # files, the rest an ext4 writable), compresses it once with `xz -T2 -1`, then prints in one
 # run:
-#   - `clem-image build` of N nodes (release binary)  vs  one `xz -dc > /dev/null`
+#   - `clem-image build` of N nodes (release binary)  vs  one `xz -dc > /dev/null`; also the
+#     same build with `--sha256` (a whole-image SHA-256 per node besides the block map)
 #   - the same build  vs  a naive per-node script (`xz -dc` per node + mtools `mcopy` of the
 #     two seed files), with and without a `sha256sum` per node
-#   - `clem-image verify` of one node image (table, files, whole-image SHA-256)  vs  `sha256sum`
+#   - `clem-image verify` of one node image (table, files, block map, whole-image SHA-256)
+#     vs  `sha256sum`
 #   - peak RSS of the build (`/usr/bin/time -v`)
 #   - disk blocks used per node image vs its size and vs the upstream image's mapped data
 # and checks them against the targets: build <= 1.3 x one decompression, peak RSS <= 64 MiB,
@@ -54,8 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Disk: the raw image, the .xz, a base plus N node copies (data only, sparse), one naive copy.
-need_mib=$(((2 * DATA_MIB + 100) * (NODES + 4)))
+# Disk: the raw image, the .xz, a base plus 2 x N node copies (data only, sparse), one naive copy.
+need_mib=$(((2 * DATA_MIB + 100) * (2 * NODES + 4)))
 avail_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 if [ "$avail_mib" -lt "$need_mib" ]; then
     echo "build.sh: $work has ${avail_mib} MiB free, needs about ${need_mib} MiB" >&2
@@ -200,6 +202,19 @@ c_build=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s
 [ -f "$out/rpi$NODES.img" ] || { echo "build.sh: the build failed" >&2; exit 1; }
 echo "   $t_build s (CPU $c_build s), peak RSS $(mib $((rss_kib * 1024))) MiB"
 
+echo "== the same build with --sha256 (whole-image hash per node too)"
+out_sha=$work/out-sha
+rm -rf "$out_sha"
+t0=$(now)
+/usr/bin/time -f '%U %S' -o "$work/build-sha.time" \
+    "$clem" build --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$out_sha" \
+    --sha256 >/dev/null 2>&1
+t_build_sha=$(elapsed "$t0")
+c_build_sha=$(cpu "$work/build-sha.time")
+[ -f "$out_sha/rpi$NODES.img.sha256" ] || { echo "build.sh: the --sha256 build failed" >&2; exit 1; }
+echo "   $t_build_sha s (CPU $c_build_sha s)"
+rm -f "$out_sha"/rpi[2-9]*.img
+
 echo "== naive: per node xz -dc to a file, mcopy the two seed files (then sha256sum)"
 naive=$work/naive
 mkdir -p "$naive"
@@ -224,10 +239,10 @@ echo "   $t_naive s; with sha256sum per node $t_naive_sha s"
 
 echo "== hashing one node image: clem-image verify vs sha256sum"
 t0=$(now)
-/usr/bin/time -f '%U %S' -o "$work/verify.time" "$clem" verify "$out/rpi1.img" >/dev/null
+/usr/bin/time -f '%U %S' -o "$work/verify.time" "$clem" verify "$out_sha/rpi1.img" >/dev/null
 t_verify=$(elapsed "$t0")
 t0=$(now)
-/usr/bin/time -f '%U %S' -o "$work/sha.time" sha256sum "$out/rpi1.img" >/dev/null
+/usr/bin/time -f '%U %S' -o "$work/sha.time" sha256sum "$out_sha/rpi1.img" >/dev/null
 t_sha=$(elapsed "$t0")
 c_verify=$(cpu "$work/verify.time")
 c_sha=$(cpu "$work/sha.time")
@@ -244,8 +259,9 @@ verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; then echo met
 r_build=$(ratio "$t_build" "$t_xz")
 printf '%-52s %8s  (target <= 1.30: %s)\n' "build / one xz -dc" "$r_build" "$(verdict "$r_build" 1.30)"
 printf '%-52s %8s\n' "  the same in CPU time (user + system)" "$(ratio "$c_build" "$c_xz")"
+printf '%-52s %8s\n' "build --sha256 / one xz -dc" "$(ratio "$t_build_sha" "$t_xz")"
 printf '%-52s %8s\n' "build / naive (xz -dc + mcopy per node)" "$(ratio "$t_build" "$t_naive")"
-printf '%-52s %8s\n' "build / naive with sha256sum per node" "$(ratio "$t_build" "$t_naive_sha")"
+printf '%-52s %8s\n' "build --sha256 / naive with sha256sum per node" "$(ratio "$t_build_sha" "$t_naive_sha")"
 printf '%-52s %8s\n' "verify rpi1.img / sha256sum rpi1.img" "$(ratio "$t_verify" "$t_sha")"
 printf '%-52s %8s\n' "  the same in CPU time" "$(ratio "$c_verify" "$c_sha")"
 rss_mib=$(mib $((rss_kib * 1024)))
@@ -254,6 +270,8 @@ printf '%-52s %8s\n' "node image size, MiB" "$(mib "$node_size")"
 printf '%-52s %8s\n' "node image disk use, MiB" "$(mib "$node_used")"
 printf '%-52s %8s\n' "upstream mapped data, MiB" "$(mib "$mapped")"
 printf '%-52s %8s\n' "node disk use / mapped data" "$(ratio "$node_used" "$mapped")"
-echo "seconds (wall): xz -dc $t_xz, build $t_build, naive $t_naive, naive+sha $t_naive_sha," \
+echo "seconds (wall): xz -dc $t_xz, build $t_build, build --sha256 $t_build_sha," \
+    "naive $t_naive, naive+sha $t_naive_sha," \
     "verify $t_verify, sha256sum $t_sha"
-echo "seconds (CPU):  xz -dc $c_xz, build $c_build, verify $c_verify, sha256sum $c_sha"
+echo "seconds (CPU):  xz -dc $c_xz, build $c_build, build --sha256 $c_build_sha," \
+    "verify $c_verify, sha256sum $c_sha"

@@ -15,10 +15,45 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
 
-use crate::io::sparse::data_ranges;
+use crate::io::sparse::{data_ranges, data_ranges_in};
+use crate::io::tracked::Written;
 
 /// The block size we write; bmaptool uses the file system's, which is 4096 in practice.
 pub const BLOCK_SIZE: u64 = 4096;
+
+/// Build maps cut their ranges at every 4 MiB, so a node's map can reuse the digests of
+/// every chunk its patch did not touch.
+pub const CHUNK_BLOCKS: u64 = 1024;
+
+/// Byte ranges of data as inclusive block spans, merged where they touch.
+fn block_spans(ranges: &[(u64, u64)], blocks_count: u64) -> Vec<(u64, u64)> {
+    let bs = BLOCK_SIZE;
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    for &(data, hole) in ranges {
+        let first = data / bs;
+        let last = (hole.div_ceil(bs) - 1).min(blocks_count - 1);
+        match spans.last_mut() {
+            // Holes smaller than a block can leave neighbouring spans touching.
+            Some(prev) if prev.1 + 1 >= first => prev.1 = prev.1.max(last),
+            _ => spans.push((first, last)),
+        }
+    }
+    spans
+}
+
+/// Spans cut at every chunk boundary.
+fn split_at_chunks(spans: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for &(mut first, last) in spans {
+        while first / CHUNK_BLOCKS != last / CHUNK_BLOCKS {
+            let end = (first / CHUNK_BLOCKS + 1) * CHUNK_BLOCKS - 1;
+            out.push((first, end));
+            first = end + 1;
+        }
+        out.push((first, last));
+    }
+    out
+}
 
 #[derive(Debug, Error)]
 pub enum BmapError {
@@ -32,6 +67,17 @@ pub enum BmapError {
     ChecksumType(String),
     #[error("the bmap file is corrupt: its BmapFileChecksum is {stored} but its contents hash to {computed}")]
     FileChecksum { stored: String, computed: String },
+    #[error("blocks {first}-{last} do not match the bmap's checksum (expected {expected}, got {actual})")]
+    Mismatch {
+        first: u64,
+        last: u64,
+        expected: String,
+        actual: String,
+    },
+    #[error("byte {offset} holds data outside every range of the bmap")]
+    Unmapped { offset: u64 },
+    #[error("the image has {actual} bytes, the bmap says {expected}")]
+    Size { expected: u64, actual: u64 },
     #[error("{path}: {source}")]
     InFile {
         path: PathBuf,
@@ -138,46 +184,175 @@ impl Bmap {
         };
         let file = File::open(path).map_err(io_err)?;
         let size = file.metadata().map_err(io_err)?.len();
-        let bs = BLOCK_SIZE;
-        let blocks_count = size.div_ceil(bs);
-        let mut spans: Vec<(u64, u64)> = Vec::new(); // block ranges, inclusive
-        for (data, hole) in data_ranges(&file, size).map_err(io_err)? {
-            let first = data / bs;
-            let last = (hole.div_ceil(bs) - 1).min(blocks_count - 1);
-            match spans.last_mut() {
-                // Holes smaller than a block can leave neighbouring spans touching.
-                Some(prev) if prev.1 + 1 >= first => prev.1 = prev.1.max(last),
-                _ => spans.push((first, last)),
+        let ranges = data_ranges(&file, size).map_err(io_err)?;
+        let mut bmap = Bmap::empty(size);
+        let spans = block_spans(&ranges, bmap.blocks_count);
+        bmap.push_hashed(&file, &spans).map_err(io_err)?;
+        Ok(bmap)
+    }
+
+    /// Like [`Bmap::from_sparse_file`], with ranges cut at every [`CHUNK_BLOCKS`]: the map
+    /// of a base image whose digests [`Bmap::derive`] reuses for its node images.
+    pub fn chunked_from_file(path: &Path) -> Result<Bmap, BmapError> {
+        let io_err = |source| BmapError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let size = file.metadata().map_err(io_err)?.len();
+        let ranges = data_ranges(&file, size).map_err(io_err)?;
+        let mut bmap = Bmap::empty(size);
+        let spans = split_at_chunks(&block_spans(&ranges, bmap.blocks_count));
+        bmap.push_hashed(&file, &spans).map_err(io_err)?;
+        Ok(bmap)
+    }
+
+    /// The map of `file`, a copy of the image `self` maps (made by
+    /// [`Bmap::chunked_from_file`]) in which only the bytes in `written` may differ. Ranges
+    /// of untouched chunks keep their digests; touched chunks are mapped and hashed anew.
+    pub fn derive(&self, file: &File, path: &Path, written: &Written) -> Result<Bmap, BmapError> {
+        let io_err = |source| BmapError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let size = file.metadata().map_err(io_err)?.len();
+        if size != self.image_size {
+            return Err(BmapError::Invalid(format!(
+                "{}: {size} bytes, but its base image has {}",
+                path.display(),
+                self.image_size
+            )));
+        }
+        let chunk_bytes = CHUNK_BLOCKS * self.block_size;
+        let dirty = written.chunks(chunk_bytes);
+        let mut out = Bmap::empty(size);
+        // Touched chunks: whatever the file now holds there.
+        let mut fresh = Vec::new();
+        for &c in &dirty {
+            let from = c * chunk_bytes;
+            let to = (from + chunk_bytes).min(size);
+            if from >= to {
+                continue;
+            }
+            let ranges = data_ranges_in(file, from, to).map_err(io_err)?;
+            fresh.extend(block_spans(&ranges, out.blocks_count));
+        }
+        out.push_hashed(file, &fresh).map_err(io_err)?;
+        out.ranges.extend(
+            self.ranges
+                .iter()
+                .filter(|r| !dirty.contains(&(r.first / CHUNK_BLOCKS)))
+                .cloned(),
+        );
+        out.ranges.sort_by_key(|r| r.first);
+        out.mapped_blocks = out.ranges.iter().map(|r| r.last - r.first + 1).sum();
+        Ok(out)
+    }
+
+    /// Checks that `file` is the image this map describes: its size, every range's digest,
+    /// and zeros everywhere else (holes are not read).
+    pub fn check_file(&self, file: &File) -> Result<(), BmapError> {
+        let io_err = |source| BmapError::Io {
+            path: PathBuf::new(),
+            source,
+        };
+        let size = file.metadata().map_err(io_err)?.len();
+        if size != self.image_size {
+            return Err(BmapError::Size {
+                expected: self.image_size,
+                actual: size,
+            });
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        for r in &self.ranges {
+            let Some(expected) = &r.checksum else {
+                continue;
+            };
+            let (start, end) = self.byte_span(r);
+            let mut h = Hasher::new(self.checksum_type);
+            let mut off = start;
+            while off < end {
+                let n = (end - off).min(buf.len() as u64) as usize;
+                read_exact_at(file, &mut buf[..n], off).map_err(io_err)?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+            let actual = h.finish_hex();
+            if &actual != expected {
+                return Err(BmapError::Mismatch {
+                    first: r.first,
+                    last: r.last,
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
-        let mut bmap = Bmap {
+        // Data the map does not cover must be zeros, or a flash would lose it.
+        let mut mapped = self.ranges.iter().map(|r| self.byte_span(r)).peekable();
+        for (mut start, end) in data_ranges(file, size).map_err(io_err)? {
+            while start < end {
+                while mapped.peek().is_some_and(|m| m.1 <= start) {
+                    mapped.next();
+                }
+                let stop = match mapped.peek() {
+                    Some(&(ms, me)) if ms <= start => {
+                        start = me.min(end);
+                        continue;
+                    }
+                    Some(&(ms, _)) => ms.min(end),
+                    None => end,
+                };
+                let mut off = start;
+                while off < stop {
+                    let n = (stop - off).min(buf.len() as u64) as usize;
+                    read_exact_at(file, &mut buf[..n], off).map_err(io_err)?;
+                    if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+                        return Err(BmapError::Unmapped {
+                            offset: off + i as u64,
+                        });
+                    }
+                    off += n as u64;
+                }
+                start = stop;
+            }
+        }
+        Ok(())
+    }
+
+    fn empty(size: u64) -> Bmap {
+        Bmap {
             image_size: size,
-            block_size: bs,
-            blocks_count,
-            mapped_blocks: spans.iter().map(|(f, l)| l - f + 1).sum(),
+            block_size: BLOCK_SIZE,
+            blocks_count: size.div_ceil(BLOCK_SIZE),
+            mapped_blocks: 0,
             checksum_type: ChecksumType::Sha256,
-            ranges: Vec::with_capacity(spans.len()),
-        };
+            ranges: Vec::new(),
+        }
+    }
+
+    /// Appends a hashed range per block span (inclusive block numbers).
+    fn push_hashed(&mut self, file: &File, spans: &[(u64, u64)]) -> io::Result<()> {
         let mut buf = vec![0u8; 1 << 20];
-        for (first, last) in spans {
+        for &(first, last) in spans {
             let mut r = BmapRange {
                 first,
                 last,
                 checksum: None,
             };
-            let (start, end) = bmap.byte_span(&r);
-            let mut h = Hasher::new(bmap.checksum_type);
+            let (start, end) = self.byte_span(&r);
+            let mut h = Hasher::new(self.checksum_type);
             let mut off = start;
             while off < end {
                 let n = (end - off).min(buf.len() as u64) as usize;
-                read_exact_at(&file, &mut buf[..n], off).map_err(io_err)?;
+                read_exact_at(file, &mut buf[..n], off)?;
                 h.update(&buf[..n]);
                 off += n as u64;
             }
             r.checksum = Some(h.finish_hex());
-            bmap.ranges.push(r);
+            self.mapped_blocks += last - first + 1;
+            self.ranges.push(r);
         }
-        Ok(bmap)
+        Ok(())
     }
 
     /// Writes the map as bmaptool's format 2.0, including the BmapFileChecksum (the hash of
@@ -626,6 +801,59 @@ mod xml {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
+
+    /// A derived map equals one made from scratch (same ranges, same digests) when the
+    /// ranges are cut alike; `check_file` accepts it and names a changed range.
+    #[test]
+    fn derived_maps_reuse_untouched_chunks_and_check_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = CHUNK_BLOCKS * BLOCK_SIZE;
+        let base = dir.path().join("base");
+        let f = File::create(&base).unwrap();
+        f.set_len(5 * chunk + 300).unwrap();
+        for (off, byte) in [
+            (10, 1u8),
+            (chunk - 1, 2),
+            (2 * chunk + 4096 * 7, 3),
+            (5 * chunk + 5, 4),
+        ] {
+            f.write_all_at(&[byte; 100], off).unwrap();
+        }
+        let base_map = Bmap::chunked_from_file(&base).unwrap();
+        // The node: the base plus writes in chunk 2 (data) and chunk 3 (a hole before).
+        let node = dir.path().join("node");
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&node)
+            .unwrap();
+        // As the build copies: holes stay holes.
+        crate::io::sparse::copy_sparse(&File::open(&base).unwrap(), &f).unwrap();
+        let mut written = Written::default();
+        for (off, len) in [(2 * chunk + 4096 * 7 + 50, 10u64), (3 * chunk + 8192, 4096)] {
+            f.write_all_at(&vec![9u8; len as usize], off).unwrap();
+            written.add(off, len);
+        }
+        let derived = base_map.derive(&f, &node, &written).unwrap();
+        let fresh = Bmap::chunked_from_file(&node).unwrap();
+        assert_eq!(derived, fresh);
+        derived.check_file(&f).unwrap();
+        // Unchanged chunks kept the base's digests; the written chunk did not.
+        let in_chunk = |m: &Bmap, c: u64| -> Vec<Option<String>> {
+            m.ranges
+                .iter()
+                .filter(|r| r.first / CHUNK_BLOCKS == c)
+                .map(|r| r.checksum.clone())
+                .collect()
+        };
+        assert_eq!(in_chunk(&derived, 0), in_chunk(&base_map, 0));
+        assert_ne!(in_chunk(&derived, 2), in_chunk(&base_map, 2));
+        // A map of the base does not describe the node.
+        let err = base_map.check_file(&f).unwrap_err().to_string();
+        assert!(err.contains("do not match"), "{err}");
+    }
 
     fn sample() -> Bmap {
         Bmap {

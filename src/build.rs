@@ -3,10 +3,11 @@
 //! Nothing appears under a final name until it is complete and verified: each output is
 //! written as a hidden temporary file in the output directory and renamed at the end.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tempfile::NamedTempFile;
@@ -23,7 +24,7 @@ use crate::fs::fat::{Fat, FatError};
 use crate::fs::FsKind;
 use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::io::sparse::{copy_sparse, write_sparse};
-use crate::io::tracked::Tracked;
+use crate::io::tracked::{Tracked, Written};
 use crate::node::NodeName;
 use crate::plan::{FileOp, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
@@ -78,6 +79,9 @@ pub struct BuildOptions {
     pub epoch: u64,
     /// Treat doubtful seed findings as errors.
     pub strict: bool,
+    /// Also hash each whole image (`rpiN.img.sha256`). Off by default: the block map's
+    /// per-range SHA-256 covers every byte of data and costs a fraction (see README).
+    pub sha256: bool,
 }
 
 /// What one node's build produced.
@@ -85,7 +89,9 @@ pub struct BuildOptions {
 pub struct NodeOutput {
     pub node: NodeName,
     pub image: PathBuf,
-    pub sha256: String,
+    /// The whole image's SHA-256, when asked for.
+    pub sha256: Option<String>,
+    pub bmap: PathBuf,
 }
 
 pub struct Built {
@@ -106,7 +112,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     // 1. Source → one sparse base image, decompressed once for all nodes.
     let mut source = Source::open(&opts.image)?;
     let base = NamedTempFile::with_prefix_in(".base-", &opts.out).map_err(io_err(&opts.out))?;
-    let checkpoints = decompress(&mut source, base.as_file(), base.path())?;
+    let checkpoints = decompress(&mut source, base.as_file(), base.path(), opts.sha256)?;
     log(format!("decompressed {}", opts.image.display()));
 
     // 2. Disk and file systems: what the image is and where things go.
@@ -159,9 +165,19 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     }
 
     // 5. Per node: copy, patch and verify here; hash and publish on a second thread, so
-    //    node N's hashing overlaps node N+1's copy and patch.
+    //    node N's hashing overlaps node N+1's copy and patch. The base's block map (whose
+    //    digests every node reuses) is made there too, while the first node is patched.
     let mut nodes = Vec::new();
+    let base_bmap: OnceLock<Bmap> = OnceLock::new();
     std::thread::scope(|scope| -> Result<(), BuildError> {
+        let base_path = base.path();
+        let base_map = scope.spawn(move || {
+            Bmap::chunked_from_file(base_path).map_err(|e| BuildError::Io {
+                path: base_path.to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
+        let mut base_map = Some(base_map);
         let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
         for plan in &plans {
             let patched = patch_node(opts, &info, base.as_file(), plan, log)?;
@@ -170,8 +186,13 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
                 log(format!("wrote {}", out.image.display()));
                 nodes.push(out);
             }
-            let cps = &checkpoints;
-            pending = Some(scope.spawn(move || publish_node(opts, cps, patched)));
+            if let Some(h) = base_map.take() {
+                let map = h.join().expect("block map thread panicked")?;
+                base_bmap.get_or_init(|| map);
+            }
+            let cps = checkpoints.as_ref();
+            let bmap = base_bmap.get().expect("joined above");
+            pending = Some(scope.spawn(move || publish_node(opts, cps, bmap, patched)));
         }
         if let Some(h) = pending.take() {
             let out = h.join().expect("hashing thread panicked")?;
@@ -186,9 +207,14 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     })
 }
 
-/// Decompresses into `dst` (sparse) while a second thread hashes the stream, keeping
-/// checkpoints from which each node's hash resumes.
-fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<Checkpoints, BuildError> {
+/// Decompresses into `dst` (sparse). With `hash`, a second thread hashes the stream,
+/// keeping checkpoints from which each node's whole-image hash resumes.
+fn decompress(
+    source: &mut Source,
+    dst: &File,
+    dst_path: &Path,
+    hash: bool,
+) -> Result<Option<Checkpoints>, BuildError> {
     let bar = ProgressBar::new(source.input_len());
     bar.set_style(
         ProgressStyle::with_template(
@@ -199,13 +225,15 @@ fn decompress(source: &mut Source, dst: &File, dst_path: &Path) -> Result<Checkp
     );
     bar.set_message("decompressing");
     let consumed = source.consumed();
-    let hasher = CheckpointHasher::start();
+    let hasher = hash.then(CheckpointHasher::start);
     let result = write_sparse(source, dst, |chunk, _| {
-        hasher.feed(chunk.to_vec());
+        if let Some(h) = &hasher {
+            h.feed(chunk.to_vec());
+        }
         bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed))
     });
     bar.finish_and_clear();
-    let checkpoints = hasher.finish();
+    let checkpoints = hasher.map(CheckpointHasher::finish);
     result.map_err(|e| match split_io_error(e) {
         Ok(se) => BuildError::Source(se),
         Err(source) => BuildError::Io {
@@ -222,8 +250,8 @@ struct Patched {
     name: String,
     tmp: NamedTempFile,
     manifest: Manifest,
-    /// The lowest byte offset the patch wrote: the image equals the base before it.
-    first_change: u64,
+    /// Where the patch wrote: the image equals the base everywhere else.
+    written: Written,
 }
 
 fn patch_node(
@@ -237,7 +265,7 @@ fn patch_node(
     let tmp =
         NamedTempFile::with_prefix_in(format!(".{name}."), &opts.out).map_err(io_err(&opts.out))?;
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
-    let first_change = apply(tmp.path(), info, plan, opts.epoch)?;
+    let written = apply(tmp.path(), info, plan, opts.epoch)?;
 
     let manifest = Manifest::new(plan, &name, &info.table);
     verify::verify_image(tmp.path(), &manifest.table, &manifest.injected).map_err(|source| {
@@ -268,15 +296,17 @@ fn patch_node(
         name,
         tmp,
         manifest,
-        first_change,
+        written,
     })
 }
 
-/// Hashes a patched node (from the base's checkpoints), writes its sidecars, and renames
-/// everything into place: a complete set or no image at all.
+/// Hashes a patched node (its block map from the base's, and with `--sha256` the whole
+/// image from the base's checkpoints), writes its sidecars, and renames everything into
+/// place: a complete set or no image at all.
 fn publish_node(
     opts: &BuildOptions,
-    checkpoints: &Checkpoints,
+    checkpoints: Option<&Checkpoints>,
+    base_bmap: &Bmap,
     p: Patched,
 ) -> Result<NodeOutput, BuildError> {
     let Patched {
@@ -284,17 +314,27 @@ fn publish_node(
         name,
         tmp,
         manifest,
-        first_change,
+        written,
     } = p;
     let final_path = opts.out.join(&name);
-    let sha256 = checkpoints
-        .sha256_of(tmp.as_file(), first_change)
-        .map_err(io_err(tmp.path()))?;
+    let sha256 = match checkpoints {
+        Some(cps) => {
+            let len = tmp.as_file().metadata().map_err(io_err(tmp.path()))?.len();
+            let first_change = written.lowest().unwrap_or(len);
+            Some(
+                cps.sha256_of(tmp.as_file(), first_change)
+                    .map_err(io_err(tmp.path()))?,
+            )
+        }
+        None => None,
+    };
 
-    let bmap = Bmap::from_sparse_file(tmp.path()).map_err(|e| BuildError::Io {
-        path: tmp.path().to_owned(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let bmap = base_bmap
+        .derive(tmp.as_file(), tmp.path(), &written)
+        .map_err(|e| BuildError::Io {
+            path: tmp.path().to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     let bmap_path = opts.out.join(format!("{name}.bmap"));
     let bmap_tmp = opts.out.join(format!(".{name}.bmap.tmp"));
     let mut xml = Vec::new();
@@ -304,15 +344,21 @@ fn publish_node(
     let manifest_path = opts.out.join(format!("{node}.manifest.json"));
     let sums_tmp = opts.out.join(format!(".{name}.sha256.tmp"));
     let manifest_tmp = opts.out.join(format!(".{node}.manifest.json.tmp"));
-    verify::write_sums(&sums_tmp, &name, &sha256).map_err(io_err(&sums_tmp))?;
+    if let Some(sha256) = &sha256 {
+        verify::write_sums(&sums_tmp, &name, sha256).map_err(io_err(&sums_tmp))?;
+        // Check the sums file says what we hashed before it goes live.
+        let recorded =
+            verify::read_sums(&sums_tmp, &name).map_err(|source| BuildError::Verify {
+                node: node.clone(),
+                source,
+            })?;
+        debug_assert_eq!(&recorded, sha256);
+    } else if sums_path.exists() {
+        // A sums file from an earlier build would not describe this image.
+        fs::remove_file(&sums_path).map_err(io_err(&sums_path))?;
+    }
     let json = serde_json::to_string_pretty(&manifest).expect("manifests serialize") + "\n";
     fs::write(&manifest_tmp, json).map_err(io_err(&manifest_tmp))?;
-    // Check the sums file says what we hashed before it goes live.
-    let recorded = verify::read_sums(&sums_tmp, &name).map_err(|source| BuildError::Verify {
-        node: node.clone(),
-        source,
-    })?;
-    debug_assert_eq!(recorded, sha256);
     // Durable before it appears under its final name (on the hashing thread: the flush
     // overlaps the next node's work).
     tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
@@ -320,25 +366,28 @@ fn publish_node(
         path: final_path.clone(),
         source: e.error,
     })?;
-    fs::rename(&sums_tmp, &sums_path).map_err(io_err(&sums_path))?;
+    if sha256.is_some() {
+        fs::rename(&sums_tmp, &sums_path).map_err(io_err(&sums_path))?;
+    }
     fs::rename(&bmap_tmp, &bmap_path).map_err(io_err(&bmap_path))?;
     fs::rename(&manifest_tmp, &manifest_path).map_err(io_err(&manifest_path))?;
     Ok(NodeOutput {
         node,
         image: final_path,
         sha256,
+        bmap: bmap_path,
     })
 }
 
-/// Carries out a plan on the image at `path`, partition by partition. Returns the lowest
-/// byte offset written (the image's length when nothing was).
+/// Carries out a plan on the image at `path`, partition by partition. Returns where it
+/// wrote.
 pub fn apply(
     path: &Path,
     info: &ImageInfo,
     plan: &NodePlan,
     epoch: u64,
-) -> Result<u64, BuildError> {
-    let lowest = Rc::new(Cell::new(u64::MAX));
+) -> Result<Written, BuildError> {
+    let written = Rc::new(RefCell::new(Written::default()));
     for number in plan.partitions() {
         let part = info
             .part(number)
@@ -348,7 +397,7 @@ pub fn apply(
             .write(true)
             .open(path)
             .map_err(io_err(path))?;
-        let file = Tracked::new(file, lowest.clone()).map_err(io_err(path))?;
+        let file = Tracked::new(file, written.clone()).map_err(io_err(path))?;
         let win = part.partition.window(file);
         let ops = plan.ops.iter().filter(|o| o.partition == number);
         match part.fs {
@@ -385,8 +434,8 @@ pub fn apply(
             }
         }
     }
-    let len = std::fs::metadata(path).map_err(io_err(path))?.len();
-    Ok(lowest.get().min(len))
+    let written = written.borrow().clone();
+    Ok(written)
 }
 
 fn apply_ext4<D: std::io::Read + std::io::Write + std::io::Seek>(

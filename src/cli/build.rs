@@ -46,6 +46,11 @@ pub struct BuildArgs {
     /// `cloud_config`
     #[arg(long, value_name = "FILE")]
     pub cloud_config: Option<PathBuf>,
+    /// Also write each image's whole SHA-256 (`rpiN.img.sha256`, for `sha256sum -c`). Every
+    /// image always gets a block map with a SHA-256 per data range (`rpiN.img.bmap`), which
+    /// `verify` and `flash` check
+    #[arg(long)]
+    pub sha256: bool,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -92,10 +97,15 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
         out: args.out.clone(),
         epoch,
         strict: args.strict,
+        sha256: args.sha256,
     };
     let built = build(&opts, &mut |msg| eprintln!("{msg}"))?;
+    // stdout: one line per image, in sha256sum's format when whole-image hashes were made.
     for n in &built.nodes {
-        println!("{}  {}", n.sha256, n.image.display());
+        match &n.sha256 {
+            Some(sha) => println!("{sha}  {}", n.image.display()),
+            None => println!("{}", n.image.display()),
+        }
     }
     Ok(0)
 }

@@ -3,12 +3,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
+use clem_image::bmap::Bmap;
 use clem_image::probe;
 use clem_image::verify::{check_sums, verify_image, Manifest};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// A built image (`out/rpi1.img`); its `.sha256` and manifest beside it are used
+    /// A built image (`out/rpi1.img`); its manifest, `.bmap` and `.sha256` beside it are used
     pub image: PathBuf,
     /// Treat seed-check warnings as errors (the seed checks of `explain`)
     #[arg(long)]
@@ -45,11 +46,31 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
             info.parts.len()
         );
     }
+    let bmap_path = sidecar(image, ".bmap");
+    if bmap_path.exists() {
+        let bmap = Bmap::load(&bmap_path)?;
+        let file =
+            std::fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
+        bmap.check_file(&file)
+            .with_context(|| format!("{}: against {}", image.display(), bmap_path.display()))?;
+        println!(
+            "{}: {} data ranges ({} MiB) match the SHA-256 digests of {}; zeros elsewhere",
+            image.display(),
+            bmap.ranges.len(),
+            bmap.mapped_bytes() >> 20,
+            bmap_path.display()
+        );
+    }
     if sums.exists() {
         let sha = check_sums(image, &sums)?;
         println!("{}: SHA-256 {sha} OK", image.display());
-    } else {
-        eprintln!("warning: {} not found; SHA-256 not checked", sums.display());
+    }
+    if !sums.exists() && !bmap_path.exists() {
+        eprintln!(
+            "warning: neither {} nor {} found; content digests not checked",
+            sums.display(),
+            bmap_path.display()
+        );
     }
     // Will the image's cloud-init read its seed? (see `explain`)
     Ok(clem_image::explain::report_findings(

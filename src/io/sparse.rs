@@ -166,17 +166,22 @@ fn reflink(src: &File, dst: &File) -> io::Result<()> {
 /// The `[start, end)` ranges of `file` that hold data, by SEEK_DATA/SEEK_HOLE; the whole
 /// file as one range where the file system cannot tell.
 pub fn data_ranges(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    data_ranges_in(file, 0, len)
+}
+
+/// [`data_ranges`] of `[from, to)` only, clipped to it.
+pub fn data_ranges_in(file: &File, from: u64, to: u64) -> io::Result<Vec<(u64, u64)>> {
     let fd = file.as_raw_fd();
     let mut out = Vec::new();
-    let mut pos: u64 = 0;
-    while pos < len {
+    let mut pos: u64 = from;
+    while pos < to {
         // SAFETY: lseek on an owned descriptor has no memory effects.
         let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
         if data < 0 {
             let e = io::Error::last_os_error();
             return match e.raw_os_error() {
-                Some(libc::ENXIO) => Ok(out),             // only a hole remains
-                Some(libc::EINVAL) => Ok(vec![(0, len)]), // SEEK_DATA unsupported
+                Some(libc::ENXIO) => Ok(out),               // only a hole remains
+                Some(libc::EINVAL) => Ok(vec![(from, to)]), // SEEK_DATA unsupported
                 _ => Err(e),
             };
         }
@@ -186,7 +191,7 @@ pub fn data_ranges(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
         if hole < 0 {
             return Err(io::Error::last_os_error());
         }
-        let hole = (hole as u64).min(len);
+        let hole = (hole as u64).min(to);
         if hole > data {
             out.push((data, hole));
         }
