@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -164,48 +165,85 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         }
     }
 
-    // 5. Per node: copy, patch and verify here; hash and publish on a second thread, so
-    //    node N's hashing overlaps node N+1's copy and patch. The base's block map (whose
-    //    digests every node reuses) is made there too, while the first node is patched.
+    // 5. Per node: copy, patch, verify, hash and publish, on as many workers as there are
+    //    cores (a node's copy is memory and kernel time: two nodes at once use both). The
+    //    base's block map, whose digests every node reuses, is made meanwhile.
+    let base_bmap: OnceLock<Result<Bmap, String>> = OnceLock::new();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4)
+        .min(plans.len());
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, NodeResult)>();
     let mut nodes = Vec::new();
-    let base_bmap: OnceLock<Bmap> = OnceLock::new();
     std::thread::scope(|scope| -> Result<(), BuildError> {
         let base_path = base.path();
-        let base_map = scope.spawn(move || {
-            Bmap::chunked_from_file(base_path).map_err(|e| BuildError::Io {
-                path: base_path.to_owned(),
-                source: std::io::Error::other(e.to_string()),
-            })
+        let base_bmap = &base_bmap;
+        scope.spawn(move || {
+            let map = Bmap::chunked_from_file(base_path).map_err(|e| e.to_string());
+            let _ = base_bmap.set(map);
         });
-        let mut base_map = Some(base_map);
-        let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
-        for plan in &plans {
-            let patched = patch_node(opts, &info, base.as_file(), plan, log)?;
-            if let Some(h) = pending.take() {
-                let out: NodeOutput = h.join().expect("hashing thread panicked")?;
-                log(format!("wrote {}", out.image.display()));
-                nodes.push(out);
-            }
-            if let Some(h) = base_map.take() {
-                let map = h.join().expect("block map thread panicked")?;
-                base_bmap.get_or_init(|| map);
-            }
-            let cps = checkpoints.as_ref();
-            let bmap = base_bmap.get().expect("joined above");
-            pending = Some(scope.spawn(move || publish_node(opts, cps, bmap, patched)));
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, failed, plans, info, checkpoints) =
+                (&next, &failed, &plans, &info, checkpoints.as_ref());
+            let base_file = base.as_file();
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= plans.len() || failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut lines = Vec::new();
+                let result = patch_node(opts, info, base_file, &plans[i], &mut |l| lines.push(l))
+                    .and_then(|patched| {
+                        let map = base_bmap.wait().as_ref().map_err(|e| BuildError::Io {
+                            path: base_path.to_owned(),
+                            source: std::io::Error::other(e.clone()),
+                        })?;
+                        publish_node(opts, checkpoints, map, patched)
+                    });
+                if result.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                if tx.send((i, (lines, result))).is_err() {
+                    break;
+                }
+            });
         }
-        if let Some(h) = pending.take() {
-            let out = h.join().expect("hashing thread panicked")?;
-            log(format!("wrote {}", out.image.display()));
-            nodes.push(out);
+        drop(tx);
+        // Reports in node order, each as soon as the nodes before it are done.
+        let mut done: Vec<Option<NodeResult>> = (0..plans.len()).map(|_| None).collect();
+        let mut shown = 0;
+        let mut first_error = None;
+        for (i, r) in rx {
+            done[i] = Some(r);
+            while let Some(Some((lines, result))) = done.get_mut(shown).map(Option::take) {
+                for l in lines {
+                    log(l);
+                }
+                match result {
+                    Ok(out) => {
+                        log(format!("wrote {}", out.image.display()));
+                        nodes.push(out);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                shown += 1;
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     })?;
     Ok(Built {
         flavour: info.flavour,
         nodes,
     })
 }
+
+/// What a worker hands back for one node: its log lines, and the image or the error.
+type NodeResult = (Vec<String>, Result<NodeOutput, BuildError>);
 
 /// Decompresses into `dst` (sparse). With `hash`, a second thread hashes the stream,
 /// keeping checkpoints from which each node's whole-image hash resumes.
