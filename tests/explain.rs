@@ -468,6 +468,26 @@ fn built_raspios_and_variants() {
     assert!(has(&v, "error", "#cloud-config"), "{v:#}");
     assert!(has(&v, "error", "no version 1 or 2"), "{v:#}");
     assert_ne!(verify(&names, dir.path(), false).0, 0);
+
+    // user-data that says #cloud-config but is not YAML: cloud-init cannot read it.
+    let broken = variant(&img, "broken-yaml.img");
+    std::fs::write(&ud, "#cloud-config\nhostname: rpi2\nruncmd: [echo\n").unwrap();
+    let m = mtools_img(&broken, 0);
+    let (ok, text) = tool(
+        "mcopy",
+        &["-o", "-i", &m, ud.to_str().unwrap(), "::user-data"],
+    );
+    assert!(ok, "{text}");
+    let v = explain(&broken, dir.path());
+    assert!(
+        has(
+            &v,
+            "error",
+            "user-data on partition 1 (bootfs) / is not valid YAML (line"
+        ),
+        "{v:#}"
+    );
+    assert_ne!(verify(&broken, dir.path(), false).0, 0);
 }
 
 /// `build` refuses to write a seed the image would ignore, naming the reason, and leaves

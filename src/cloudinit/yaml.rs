@@ -28,10 +28,22 @@ pub struct Loaded {
 }
 
 pub fn load(text: &str) -> Result<Loaded, YamlError> {
+    load_with(text, false)
+}
+
+/// Reads as PyYAML does where `load` refuses: a repeated key keeps its last value, `<<` is
+/// an ordinary key, an unknown tag leaves its scalar a string. For describing files other
+/// tools wrote (`explain`), not for checking what a user asks for.
+pub fn load_lenient(text: &str) -> Result<Loaded, YamlError> {
+    load_with(text, true)
+}
+
+fn load_with(text: &str, lenient: bool) -> Result<Loaded, YamlError> {
     let mut l = Loader {
         events: Parser::new_from_str(text),
         anchors: HashMap::new(),
         lines: BTreeMap::new(),
+        lenient,
     };
     let mut value = Value::Null;
     let mut documents = 0;
@@ -69,6 +81,7 @@ struct Loader<'a> {
     events: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Value>,
     lines: BTreeMap<String, usize>,
+    lenient: bool,
 }
 
 impl<'a> Loader<'a> {
@@ -92,10 +105,17 @@ impl<'a> Loader<'a> {
         let err = |message: String| YamlError { line, message };
         let (value, anchor) = match ev {
             Event::Scalar(text, style, anchor, tag) => {
-                (resolve(&text, style, tag.as_deref()).map_err(err)?, anchor)
+                let v = match resolve(&text, style, tag.as_deref()) {
+                    Ok(v) => v,
+                    Err(_) if self.lenient => Value::String(text.to_string()),
+                    Err(e) => return Err(err(e)),
+                };
+                (v, anchor)
             }
             Event::SequenceStart(anchor, tag) => {
-                check_collection_tag(tag.as_deref(), "seq").map_err(err)?;
+                if !self.lenient {
+                    check_collection_tag(tag.as_deref(), "seq").map_err(err)?;
+                }
                 let mut items = Vec::new();
                 loop {
                     let (ev, span) = self.next()?;
@@ -108,7 +128,9 @@ impl<'a> Loader<'a> {
                 (Value::Array(items), anchor)
             }
             Event::MappingStart(anchor, tag) => {
-                check_collection_tag(tag.as_deref(), "map").map_err(err)?;
+                if !self.lenient {
+                    check_collection_tag(tag.as_deref(), "map").map_err(err)?;
+                }
                 let mut map = Map::new();
                 loop {
                     let (ev, kspan) = self.next()?;
@@ -129,14 +151,14 @@ impl<'a> Loader<'a> {
                                     .into(),
                         }),
                     };
-                    if key == "<<" {
+                    if key == "<<" && !self.lenient {
                         return Err(YamlError {
                             line: key_line,
                             message: "YAML merge keys (`<<`) are not supported: write the keys out"
                                 .into(),
                         });
                     }
-                    if map.contains_key(&key) {
+                    if map.contains_key(&key) && !self.lenient {
                         return Err(YamlError {
                             line: key_line,
                             message: format!(

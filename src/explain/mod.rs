@@ -260,6 +260,18 @@ fn misnamed(name: &str) -> Option<&'static str> {
     (name != right).then_some(right)
 }
 
+/// A cloud-init YAML file as a [`Doc`]. One that does not parse is a finding (cloud-init
+/// cannot read it either) and reads as empty.
+fn parse_doc(text: &str, what: &str, findings: &mut Vec<Finding>) -> Doc {
+    Doc::parse(text).unwrap_or_else(|e| {
+        findings.push(Finding::error(format!(
+            "{what} is not valid YAML (line {}: {}): cloud-init cannot read it",
+            e.line, e.message
+        )));
+        Doc::default()
+    })
+}
+
 fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
     let img = Img::new(info, raw);
     let mut findings = Vec::new();
@@ -325,7 +337,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
     };
     let mut default_user: Option<String> = None;
     for f in &config_files {
-        let doc = Doc::parse(&img.read(f).unwrap_or_default());
+        let doc = parse_doc(&img.read(f).unwrap_or_default(), f, &mut findings);
         if let Some(l) = doc.list("datasource_list") {
             ds.list = Some(l);
             ds.list_from = Some(f.clone());
@@ -496,8 +508,18 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
                 )));
             }
         }
-        seed_doc_meta = Doc::parse(meta.as_deref().unwrap_or(""));
-        seed_doc_user = Doc::parse(user.as_deref().unwrap_or(""));
+        seed_doc_meta = parse_doc(
+            meta.as_deref().unwrap_or(""),
+            &format!("meta-data on {where_}"),
+            &mut findings,
+        );
+        // Only cloud-config is YAML; a script or an include list is read as itself.
+        let user_text = user.as_deref().unwrap_or("");
+        seed_doc_user = if user_text.starts_with("#cloud-config") {
+            parse_doc(user_text, &format!("user-data on {where_}"), &mut findings)
+        } else {
+            Doc::default()
+        };
         let instance_id = seed_doc_meta.get("instance-id");
         if meta.is_some() && instance_id.is_none() {
             if let Some(u) = seed_doc_meta.get("instance_id") {
@@ -529,7 +551,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         }
         let mut net_version = None;
         if let Some(text) = &net {
-            let doc = Doc::parse(text);
+            let doc = parse_doc(text, &format!("network-config on {where_}"), &mut findings);
             if !doc.is_empty() {
                 let v = doc.get("version").or_else(|| doc.get("network.version"));
                 match v.as_deref() {

@@ -1,62 +1,23 @@
-//! The small subset of YAML that cloud-init configs and seeds use, read line by line:
-//! block mappings, block lists (also at their key's indent), flow lists of scalars,
-//! quoted scalars, comments; block scalars (`|`, `>`) are skipped. Each scalar is stored
+//! Reading cloud-init's YAML files for `explain`: each document is loaded by the same
+//! YAML 1.1 reader that checks users' cloud-config ([`crate::cloudinit::yaml`]), leniently
+//! (duplicate keys keep the last value, as PyYAML does), and flattened so every scalar sits
 //! under its dotted path, list items under their index (`users.0.name`).
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+use crate::cloudinit::yaml::{self, YamlError};
+
 #[derive(Debug, Default, Clone)]
 pub struct Doc {
     values: BTreeMap<String, String>,
-    /// Paths in the order their scalars appeared.
+    /// Paths in document order.
     order: Vec<String>,
 }
 
-struct Frame {
-    indent: usize,
-    seg: String,
-    /// A key with no inline value: its block list may sit at its own indent.
-    open: bool,
-}
-
-/// Drops a `#` comment that is not inside quotes (a `#` must follow a space or start).
-fn strip_comment(s: &str) -> &str {
-    let (mut sq, mut dq) = (false, false);
-    let mut prev = ' ';
-    for (i, c) in s.char_indices() {
-        match c {
-            '\'' if !dq => sq = !sq,
-            '"' if !sq => dq = !dq,
-            '#' if !sq && !dq && prev.is_whitespace() => return s[..i].trim_end(),
-            _ => {}
-        }
-        prev = c;
-    }
-    s.trim_end()
-}
-
-/// `key: value` or `key:`; keys are plain or quoted, never flow collections.
-fn split_key(s: &str) -> Option<(String, &str)> {
-    if s.starts_with('[') || s.starts_with('{') {
-        return None;
-    }
-    let (key, rest) = if let Some(q) = s.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        let end = s[1..].find(q)? + 1;
-        let rest = s[end + 1..].strip_prefix(':')?;
-        (s[1..end].to_string(), rest)
-    } else {
-        let i = s
-            .find(": ")
-            .or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
-        (s[..i].trim().to_string(), &s[i + 1..])
-    };
-    if !rest.is_empty() && !rest.starts_with(' ') {
-        return None;
-    }
-    Some((key, rest.trim()))
-}
-
-/// A scalar without its quotes.
+/// A scalar without its quotes (for values written by hand in other files, such as
+/// `KEY="value"` lines).
 pub fn unquote(s: &str) -> String {
     let s = s.trim();
     if s.len() >= 2 {
@@ -70,135 +31,66 @@ pub fn unquote(s: &str) -> String {
     s.to_string()
 }
 
-/// The items of a flow list `[a, "b", 'c']` (no nesting).
-pub fn flow_list(s: &str) -> Option<Vec<String>> {
-    let inner = s.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let mut out = Vec::new();
-    let (mut cur, mut sq, mut dq) = (String::new(), false, false);
-    for c in inner.chars() {
-        match c {
-            '\'' if !dq => sq = !sq,
-            '"' if !sq => dq = !dq,
-            ',' if !sq && !dq => {
-                out.push(unquote(&cur));
-                cur.clear();
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    if !cur.trim().is_empty() {
-        out.push(unquote(&cur));
-    }
-    Some(out.into_iter().filter(|s| !s.is_empty()).collect())
-}
-
 impl Doc {
-    pub fn parse(text: &str) -> Doc {
+    /// The document in `text`; an empty text is an empty document.
+    pub fn parse(text: &str) -> Result<Doc, YamlError> {
+        let value = yaml::load_lenient(text)?.value;
         let mut doc = Doc::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut counters: BTreeMap<String, usize> = BTreeMap::new();
-        let mut block_scalar: Option<usize> = None;
-        for raw in text.lines() {
-            let indent = raw.len() - raw.trim_start_matches(' ').len();
-            let line = raw.trim();
-            if let Some(bi) = block_scalar {
-                if line.is_empty() || indent > bi {
-                    continue;
-                }
-                block_scalar = None;
-            }
-            if line.is_empty() || line.starts_with('#') || line == "---" || line == "..." {
-                continue;
-            }
-            let mut rest = strip_comment(line);
-            let mut indent = indent;
-            let is_item = rest == "-" || rest.starts_with("- ");
-            while let Some(top) = stack.last() {
-                if top.indent > indent || (top.indent == indent && !(is_item && top.open)) {
-                    stack.pop();
-                } else {
-                    break;
-                }
-            }
-            let path_of = |stack: &[Frame]| {
-                stack
-                    .iter()
-                    .map(|f| f.seg.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            };
-            if is_item {
-                let parent = path_of(&stack);
-                let n = counters.entry(parent).or_insert(0);
-                stack.push(Frame {
-                    indent,
-                    seg: n.to_string(),
-                    open: false,
-                });
-                *n += 1;
-                rest = rest.strip_prefix('-').unwrap_or("").trim_start();
-                indent += 2;
-                if rest.is_empty() {
-                    continue;
-                }
-            }
-            match split_key(rest) {
-                Some((key, value)) => {
-                    let base = path_of(&stack);
-                    let path = if base.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{base}.{key}")
-                    };
-                    if value.is_empty() {
-                        stack.push(Frame {
-                            indent,
-                            seg: key,
-                            open: true,
-                        });
-                    } else if value.starts_with('|') || value.starts_with('>') {
-                        block_scalar = Some(indent);
-                        doc.set(path, String::new());
-                    } else {
-                        doc.set(path, value.to_string());
-                    }
-                }
-                None => {
-                    let path = path_of(&stack);
-                    doc.set(path, rest.to_string());
-                }
-            }
-        }
-        doc
+        doc.flatten(String::new(), &value);
+        Ok(doc)
     }
 
-    fn set(&mut self, path: String, raw: String) {
-        if self.values.insert(path.clone(), raw).is_none() {
+    fn flatten(&mut self, path: String, v: &Value) {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    self.flatten(join(k), v);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (i, v) in items.iter().enumerate() {
+                    self.flatten(join(&i.to_string()), v);
+                }
+            }
+            _ if path.is_empty() => {}
+            Value::Object(_) => self.set(path, "{}".into()),
+            Value::Array(_) => self.set(path, "[]".into()),
+            Value::Null => self.set(path, String::new()),
+            Value::String(s) => self.set(path, s.clone()),
+            other => self.set(path, other.to_string()),
+        }
+    }
+
+    fn set(&mut self, path: String, value: String) {
+        if self.values.insert(path.clone(), value).is_none() {
             self.order.push(path);
         }
     }
 
-    /// The scalar at `path`, unquoted.
+    /// The scalar at `path`.
     pub fn get(&self, path: &str) -> Option<String> {
-        self.values.get(path).map(|v| unquote(v))
+        self.values.get(path).cloned()
     }
 
-    /// The raw text at `path` (quotes kept).
-    pub fn raw(&self, path: &str) -> Option<&str> {
-        self.values.get(path).map(String::as_str)
-    }
-
-    /// A list at `path`: a flow list, a block list of scalars, or one scalar.
+    /// The scalars of the list at `path` (items that are mappings are skipped), or the
+    /// scalar there as a list of one.
     pub fn list(&self, path: &str) -> Option<Vec<String>> {
-        if let Some(v) = self.values.get(path) {
-            return Some(flow_list(v).unwrap_or_else(|| vec![unquote(v)]));
+        match self.values.get(path).map(String::as_str) {
+            Some("[]") => return Some(Vec::new()),
+            Some(v) => return Some(vec![v.to_string()]),
+            None => {}
         }
         let mut out = Vec::new();
         for i in 0.. {
             match self.values.get(&format!("{path}.{i}")) {
-                Some(v) => out.push(unquote(v)),
+                Some(v) => out.push(v.clone()),
                 None if self.has_prefix(&format!("{path}.{i}.")) => continue,
                 None => break,
             }
@@ -216,7 +108,7 @@ impl Doc {
         self.values.contains_key(path) || self.has_prefix(&format!("{path}."))
     }
 
-    /// Every (path, raw value), in document order.
+    /// Every (path, value), in document order.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
         self.order
             .iter()
@@ -233,11 +125,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subset() {
+    fn flattens_what_cloud_init_reads() {
         let d = Doc::parse(
-            "#cloud-config\nhostname: \"rpi1\" # c\nusers:\n- default\n- name: bob\n  ssh_authorized_keys:\n    - 'ssh-ed25519 AAA b#c'\nds: [ NoCloud, None ]\ndatasource:\n  NoCloud:\n    seedfrom: file:///boot/firmware\nwrite_files:\n  - content: |\n      a: b\n    path: /x\nnetwork:\n  version: 2\n",
-        );
-        assert_eq!(d.get("hostname").as_deref(), Some("rpi1"));
+            "#cloud-config\nhostname: \"rpi1\" # c\nusers:\n- default\n- name: bob\n  ssh_authorized_keys:\n    - 'ssh-ed25519 AAA b#c'\nds: [ NoCloud, None ]\ndatasource:\n  NoCloud:\n    seedfrom: file:///boot/firmware\nwrite_files:\n  - content: |\n      a: b\n    path: /x\nnetwork:\n  version: 2\nssh_pwauth: yes\nempty: []\nhostname: rpi2\n",
+        )
+        .unwrap();
+        // A repeated key: the last wins, as in PyYAML.
+        assert_eq!(d.get("hostname").as_deref(), Some("rpi2"));
         assert_eq!(d.get("users.0").as_deref(), Some("default"));
         assert_eq!(d.get("users.1.name").as_deref(), Some("bob"));
         assert_eq!(
@@ -249,9 +143,14 @@ mod tests {
             d.get("datasource.NoCloud.seedfrom").as_deref(),
             Some("file:///boot/firmware")
         );
+        assert_eq!(d.get("write_files.0.content").as_deref(), Some("a: b\n"));
         assert_eq!(d.get("write_files.0.path").as_deref(), Some("/x"));
         assert!(d.get("a").is_none());
         assert_eq!(d.get("network.version").as_deref(), Some("2"));
+        assert_eq!(d.get("ssh_pwauth").as_deref(), Some("true"));
         assert_eq!(d.list("users").unwrap().len(), 1);
+        assert_eq!(d.list("empty").unwrap(), Vec::<String>::new());
+        assert!(Doc::parse("").unwrap().is_empty());
+        assert_eq!(Doc::parse("a: [1\n").unwrap_err().line, 2);
     }
 }
