@@ -195,6 +195,20 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["first_boot"]["hostname"], "rpi1", "{v:#}");
+    // ... and says what the extra keys will do.
+    let fb = &v["first_boot"];
+    assert_eq!(
+        fb["writes"],
+        json!(["/etc/clem-extra.txt (0644)", "/etc/node-only"])
+    );
+    assert_eq!(fb["packages"], json!(["htop"]));
+    assert_eq!(
+        fb["runs"],
+        json!([
+            "systemctl start --no-block clem-firstboot.service",
+            "sh -c echo ran > /var/tmp/clem-extra-ran"
+        ])
+    );
     assert!(
         v["findings"].as_array().unwrap().is_empty(),
         "{:#}",

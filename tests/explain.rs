@@ -385,6 +385,34 @@ fn built_raspios_and_variants() {
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();
 
+    // The installed cloud-init's version, from its version.py.
+    assert_eq!(
+        v["cloud_init"]["version"],
+        Value::Null,
+        "the sample has no version.py"
+    );
+    let versioned = variant(&img, "versioned.img");
+    let vpy = dir.path().join("version.py");
+    std::fs::write(
+        &vpy,
+        "__VERSION__ = \"25.1.4\"\n_PACKAGED_VERSION = \"@@PACKAGED_VERSION@@\"\n",
+    )
+    .unwrap();
+    debugfs_w(
+        &versioned,
+        1,
+        &format!(
+            "mkdir /usr/lib/python3\nmkdir /usr/lib/python3/dist-packages\n\
+             mkdir /usr/lib/python3/dist-packages/cloudinit\n\
+             write {} /usr/lib/python3/dist-packages/cloudinit/version.py\n",
+            vpy.display()
+        ),
+    );
+    assert_eq!(
+        explain(&versioned, dir.path())["cloud_init"]["version"],
+        "25.1.4"
+    );
+
     // cloud-init disabled by the marker file.
     let off = variant(&img, "disabled.img");
     debugfs_w(

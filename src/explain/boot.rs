@@ -104,6 +104,31 @@ pub(super) fn first_boot(
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
             || user.has("password");
     }
+    // What else user-data does: files, commands, packages.
+    if seeded {
+        let items = |key: &'static str| {
+            (0..).map_while(move |i| {
+                let p = format!("{key}.{i}");
+                user.has(&p).then_some(p)
+            })
+        };
+        for p in items("write_files") {
+            if let Some(path) = user.get(&format!("{p}.path")) {
+                fb.writes.push(match user.get(&format!("{p}.permissions")) {
+                    Some(mode) => format!("{path} ({mode})"),
+                    None => path,
+                });
+            }
+        }
+        for p in items("runcmd") {
+            fb.runs.push(user.list(&p).unwrap_or_default().join(" "));
+        }
+        for p in items("packages") {
+            fb.packages
+                .push(user.list(&p).unwrap_or_default().join("="));
+        }
+    }
+
     // authorized_keys files already in homes.
     let mut passwd = img.read("/etc/passwd").unwrap_or_default();
     if snappy {

@@ -85,6 +85,8 @@ pub struct Os {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CloudInit {
     pub installed: bool,
+    /// The installed cloud-init's version (from its `version.py`), when it can be read.
+    pub version: Option<String>,
     pub enabled: bool,
     /// What disables it: `/etc/cloud/cloud-init.disabled`, `kernel command line`.
     pub disabled_by: Vec<String>,
@@ -155,6 +157,12 @@ pub struct FirstBoot {
     pub units: Vec<Unit>,
     pub docker: Option<Docker>,
     pub swarm: Option<SwarmInfo>,
+    /// Files user-data writes (`write_files`), as `path (mode)`.
+    pub writes: Vec<String>,
+    /// Commands user-data runs at the end of the first boot (`runcmd`), one per line.
+    pub runs: Vec<String>,
+    /// Packages user-data installs.
+    pub packages: Vec<String>,
     /// One line per fact, in plain words.
     pub summary: Vec<String>,
 }
@@ -664,8 +672,21 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         network_doc.as_ref(),
         default_user,
     );
+    let version = [
+        "/usr/lib/python3/dist-packages/cloudinit/version.py",
+        "/usr/lib/python2.7/dist-packages/cloudinit/version.py",
+    ]
+    .iter()
+    .find_map(|p| img.read(p))
+    .and_then(|text| {
+        text.lines().find_map(|l| {
+            let v = l.trim().strip_prefix("__VERSION__")?.trim_start();
+            Some(yaml::unquote(v.strip_prefix('=')?))
+        })
+    });
     let cloud_init = CloudInit {
         installed,
+        version,
         enabled: installed && disabled_by.is_empty(),
         disabled_by,
         kernel_cmdline,

@@ -52,6 +52,15 @@ pub(super) fn summary(ex: &Explanation) -> Vec<String> {
     if fb.password_login {
         s.push("SSH password login is enabled by user-data.".into());
     }
+    if !fb.writes.is_empty() {
+        s.push(format!("user-data writes {}.", fb.writes.join(", ")));
+    }
+    if !fb.packages.is_empty() {
+        s.push(format!("user-data installs {}.", fb.packages.join(", ")));
+    }
+    for r in &fb.runs {
+        s.push(format!("user-data runs at the end of the first boot: {r}"));
+    }
     for n in &fb.network {
         s.push(format!(
             "Network: {} {} (from {}).",
@@ -115,7 +124,12 @@ impl Explanation {
             self.os.version.as_deref().unwrap_or("?")
         ));
         t.push_str(&format!(
-            "cloud-init: {}, {}\n",
+            "cloud-init{}: {}, {}\n",
+            self.cloud_init
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default(),
             if self.cloud_init.installed {
                 "installed"
             } else {
