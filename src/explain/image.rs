@@ -103,7 +103,7 @@ impl<'a> Img<'a> {
             r.list_under(if dir.is_empty() { "/" } else { dir })
                 .unwrap_or_default()
         } else if let Some(f) = self.fat(n) {
-            f.list()
+            f.names()
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|e| e.path.starts_with(&format!("{dir}/")))

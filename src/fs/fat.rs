@@ -76,7 +76,15 @@ impl<T: ReadWriteSeek> Fat<T> {
     /// Every file and directory, depth first, sorted by name, with each file's SHA-256.
     pub fn list(&self) -> Result<Vec<Entry>, FatError> {
         let mut out = Vec::new();
-        self.walk(&self.fs.root_dir(), "", &mut out)?;
+        self.walk(&self.fs.root_dir(), "", true, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Fat::list`] without reading file contents (sizes from the directory, no
+    /// digests): for finding files, where hashing a kernel would be wasted.
+    pub fn names(&self) -> Result<Vec<Entry>, FatError> {
+        let mut out = Vec::new();
+        self.walk(&self.fs.root_dir(), "", false, &mut out)?;
         Ok(out)
     }
 
@@ -84,6 +92,7 @@ impl<T: ReadWriteSeek> Fat<T> {
         &self,
         dir: &fatfs::Dir<'_, T>,
         prefix: &str,
+        hash: bool,
         out: &mut Vec<Entry>,
     ) -> Result<(), FatError> {
         let io_err = |source| FatError::Io {
@@ -116,13 +125,19 @@ impl<T: ReadWriteSeek> Fat<T> {
                     sha256: None,
                     target: None,
                 });
-                self.walk(&e.to_dir(), &path, out)?;
+                self.walk(&e.to_dir(), &path, hash, out)?;
             } else {
-                let mut file = e.to_file();
-                let (size, digest) = hash_reader(&mut file).map_err(|source| FatError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let (size, digest) = if hash {
+                    let mut file = e.to_file();
+                    let (size, digest) =
+                        hash_reader(&mut file).map_err(|source| FatError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    (size, Some(digest))
+                } else {
+                    (e.len(), None)
+                };
                 out.push(Entry {
                     path,
                     kind: EntryKind::File,
@@ -130,7 +145,7 @@ impl<T: ReadWriteSeek> Fat<T> {
                     mode: None,
                     uid: None,
                     gid: None,
-                    sha256: Some(digest),
+                    sha256: digest,
                     target: None,
                 });
             }
