@@ -128,6 +128,19 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     for w in &opts.cluster.warnings {
         log(format!("warning: {w}"));
     }
+    let extra_cloud_config = opts.cluster.cloud_config.is_some()
+        || opts.cluster.nodes.iter().any(|n| n.cloud_config.is_some());
+    if extra_cloud_config {
+        // The schema describes one cloud-init release; an older one ignores newer keys.
+        let schema = crate::cloudinit::schema::version();
+        let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
+        match explain::cloud_init_version(&info, base.path()) {
+            Some(v) if major(&v) != major(schema) => log(format!(
+                "warning: this image runs cloud-init {v}; your cloud-config was checked against cloud-init {schema}'s schema, so keys newer than {v} are ignored on the node"
+            )),
+            _ => {}
+        }
+    }
 
     // 3. The cluster's TLS material (made once, then reused from the cluster directory).
     let ca = match opts.cluster.docker {

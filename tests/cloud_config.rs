@@ -372,3 +372,44 @@ r: .5
     let written = emit::cloud_config(&["comment".into()], doc.as_object().unwrap());
     assert_eq!(pyyaml(&written), doc, "{written}");
 }
+
+/// An image whose cloud-init is older than the schema's: the build says which keys may be
+/// ignored on the node (the schema cannot know what an older release lacks).
+#[test]
+fn build_warns_when_the_images_cloud_init_is_older_than_the_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("old.img");
+    unxz(&fixture(SAMPLE_RASPIOS), &raw);
+    plant_cloud_init_version(&raw, 1, "22.4.2");
+
+    let cfg = write_config(
+        tmp.path(),
+        "#cloud-config\npackages: [htop]\n",
+        "#cloud-config\n",
+    );
+    let o = clem(
+        &[
+            "build",
+            "--image",
+            raw.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            tmp.path().join("out").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("this image runs cloud-init 22.4.2; your cloud-config was checked against cloud-init 25.1.4's schema"),
+        "{err}"
+    );
+    // The stock sample (no version.py) gets no such warning.
+    let o = build(tmp.path(), SAMPLE_RASPIOS, &cfg);
+    assert!(
+        !stderr(&o).contains("this image runs cloud-init"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -81,26 +81,6 @@ fn variant(img: &Path, name: &str) -> PathBuf {
     v
 }
 
-/// Runs debugfs -w `cmds` on partition `index` (0-based) of `img`, splicing it back.
-fn debugfs_w(img: &Path, index: usize, cmds: &str) {
-    use std::io::{Seek, SeekFrom, Write};
-    let part = sfdisk_parts(img)[index].clone();
-    let file = img.with_extension(format!("p{index}"));
-    extract(img, &part, &file);
-    let script = img.with_extension("debugfs");
-    std::fs::write(&script, cmds).unwrap();
-    let (ok, text) = tool(
-        "debugfs",
-        &["-w", "-f", script.to_str().unwrap(), file.to_str().unwrap()],
-    );
-    assert!(ok, "debugfs: {text}");
-    let data = std::fs::read(&file).unwrap();
-    let mut f = std::fs::OpenOptions::new().write(true).open(img).unwrap();
-    f.seek(SeekFrom::Start(part.start)).unwrap();
-    f.write_all(&data).unwrap();
-    std::fs::remove_file(&file).unwrap();
-}
-
 /// `img@@offset` of partition `index`, for mtools.
 fn mtools_img(img: &Path, index: usize) -> String {
     format!("{}@@{}", img.display(), sfdisk_parts(img)[index].start)
@@ -392,22 +372,7 @@ fn built_raspios_and_variants() {
         "the sample has no version.py"
     );
     let versioned = variant(&img, "versioned.img");
-    let vpy = dir.path().join("version.py");
-    std::fs::write(
-        &vpy,
-        "__VERSION__ = \"25.1.4\"\n_PACKAGED_VERSION = \"@@PACKAGED_VERSION@@\"\n",
-    )
-    .unwrap();
-    debugfs_w(
-        &versioned,
-        1,
-        &format!(
-            "mkdir /usr/lib/python3\nmkdir /usr/lib/python3/dist-packages\n\
-             mkdir /usr/lib/python3/dist-packages/cloudinit\n\
-             write {} /usr/lib/python3/dist-packages/cloudinit/version.py\n",
-            vpy.display()
-        ),
-    );
+    plant_cloud_init_version(&versioned, 1, "25.1.4");
     assert_eq!(
         explain(&versioned, dir.path())["cloud_init"]["version"],
         "25.1.4"

@@ -268,6 +268,27 @@ fn misnamed(name: &str) -> Option<&'static str> {
     (name != right).then_some(right)
 }
 
+/// The installed cloud-init's version, from its `version.py`.
+fn installed_version(img: &Img<'_>) -> Option<String> {
+    [
+        "/usr/lib/python3/dist-packages/cloudinit/version.py",
+        "/usr/lib/python2.7/dist-packages/cloudinit/version.py",
+    ]
+    .iter()
+    .find_map(|p| img.read(p))
+    .and_then(|text| {
+        text.lines().find_map(|l| {
+            let v = l.trim().strip_prefix("__VERSION__")?.trim_start();
+            Some(yaml::unquote(v.strip_prefix('=')?))
+        })
+    })
+}
+
+/// The version of cloud-init installed on the image at `raw`, when it can be read.
+pub fn cloud_init_version(info: &ImageInfo, raw: &Path) -> Option<String> {
+    installed_version(&Img::new(info, raw))
+}
+
 /// A cloud-init YAML file as a [`Doc`]. One that does not parse is a finding (cloud-init
 /// cannot read it either) and reads as empty.
 fn parse_doc(text: &str, what: &str, findings: &mut Vec<Finding>) -> Doc {
@@ -672,18 +693,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         network_doc.as_ref(),
         default_user,
     );
-    let version = [
-        "/usr/lib/python3/dist-packages/cloudinit/version.py",
-        "/usr/lib/python2.7/dist-packages/cloudinit/version.py",
-    ]
-    .iter()
-    .find_map(|p| img.read(p))
-    .and_then(|text| {
-        text.lines().find_map(|l| {
-            let v = l.trim().strip_prefix("__VERSION__")?.trim_start();
-            Some(yaml::unquote(v.strip_prefix('=')?))
-        })
-    });
+    let version = installed_version(&img);
     let cloud_init = CloudInit {
         installed,
         version,

@@ -129,11 +129,10 @@ impl<T: ReadWriteSeek> Fat<T> {
             } else {
                 let (size, digest) = if hash {
                     let mut file = e.to_file();
-                    let (size, digest) =
-                        hash_reader(&mut file).map_err(|source| FatError::Io {
-                            path: path.clone(),
-                            source,
-                        })?;
+                    let (size, digest) = hash_reader(&mut file).map_err(|source| FatError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                     (size, Some(digest))
                 } else {
                     (e.len(), None)

@@ -206,3 +206,45 @@ pub fn debugfs_stat(part: &Path, path: &str) -> Option<(u32, u32, u32, u32)> {
         field("Links:")?,
     ))
 }
+
+/// Runs debugfs -w `cmds` on partition `index` (0-based) of `img`, splicing it back.
+pub fn debugfs_w(img: &Path, index: usize, cmds: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    let part = sfdisk_parts(img)[index].clone();
+    let file = img.with_extension(format!("p{index}"));
+    extract(img, &part, &file);
+    let script = img.with_extension("debugfs");
+    std::fs::write(&script, cmds).unwrap();
+    let (ok, text) = tool(
+        "debugfs",
+        &["-w", "-f", script.to_str().unwrap(), file.to_str().unwrap()],
+    );
+    assert!(ok, "debugfs: {text}");
+    let data = std::fs::read(&file).unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(img).unwrap();
+    f.seek(SeekFrom::Start(part.start)).unwrap();
+    f.write_all(&data).unwrap();
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// Writes cloud-init's `version.py` (as Debian packages it) into the ext4 root at
+/// partition `index` of `img`, so the image reports cloud-init `version`.
+pub fn plant_cloud_init_version(img: &Path, index: usize, version: &str) {
+    let vpy = img.with_extension("version.py");
+    std::fs::write(
+        &vpy,
+        format!("__VERSION__ = \"{version}\"\n_PACKAGED_VERSION = \"@@PACKAGED_VERSION@@\"\n"),
+    )
+    .unwrap();
+    debugfs_w(
+        img,
+        index,
+        &format!(
+            "mkdir /usr/lib/python3\nmkdir /usr/lib/python3/dist-packages\n\
+             mkdir /usr/lib/python3/dist-packages/cloudinit\n\
+             write {} /usr/lib/python3/dist-packages/cloudinit/version.py\n",
+            vpy.display()
+        ),
+    );
+    std::fs::remove_file(&vpy).unwrap();
+}
