@@ -19,12 +19,15 @@ fn overlay(name: &str) -> PathBuf {
 /// Field separator in the call log (argv elements may contain spaces).
 const SEP: char = '\u{1f}';
 
-/// Shared prelude of every fake: log argv, know where the state lives.
+/// Shared prelude of every fake: log argv (one write per call, so fakes running in
+/// parallel, as the subnet probes do, cannot interleave their records), know where the
+/// state lives.
 fn fake_prelude(name: &str, log: &Path, state: &Path, root: &Path) -> String {
     format!(
         "#!/bin/bash\n\
          LOG='{log}'\nSTATE='{state}'\nROOT='{root}'\n\
-         {{ printf '%s\\037' '{name}' \"$@\"; printf '\\n'; }} >>\"$LOG\"\n",
+         rec=$(printf '%s\\037' '{name}' \"$@\")\n\
+         printf '%s\\n' \"$rec\" >>\"$LOG\"\n",
         log = log.display(),
         state = state.display(),
         root = root.display(),
