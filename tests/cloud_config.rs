@@ -283,6 +283,20 @@ fn invalid_extra_cloud_config_is_refused_with_file_line_and_key_path() {
     let o = build(tmp.path(), SAMPLE_RASPIOS, &cfg);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("c.toml:2: cloud_config (a file) and cloud_config_inline"));
+
+    // A file that is not there.
+    std::fs::write(
+        &cfg,
+        "[cluster]\ncloud_config = \"missing.yaml\"\n[[node]]\nname = \"rpi1\"\n",
+    )
+    .unwrap();
+    let o = build(tmp.path(), SAMPLE_RASPIOS, &cfg);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("missing.yaml: cannot read: No such file"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -54,6 +54,11 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, Error)]
 pub enum CloudConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{at}: not cloud-config: {reason}")]
     NotCloudConfig { at: String, reason: String },
     #[error("{at}: YAML: {message}")]
@@ -178,9 +183,9 @@ impl Fragment {
 
     pub fn read(path: &Path) -> Result<Fragment, CloudConfigError> {
         let origin = Origin::file(path);
-        let text = std::fs::read_to_string(path).map_err(|e| CloudConfigError::NotCloudConfig {
-            at: origin.to_string(),
-            reason: format!("cannot read it: {e}"),
+        let text = std::fs::read_to_string(path).map_err(|source| CloudConfigError::Read {
+            path: origin.to_string(),
+            source,
         })?;
         Fragment::parse(&text, origin)
     }
