@@ -178,22 +178,16 @@ impl Bmap {
     /// On a file system without hole tracking the whole file is one range, which is still a
     /// correct (if unhelpful) map.
     pub fn from_sparse_file(path: &Path) -> Result<Bmap, BmapError> {
-        let io_err = |source| BmapError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let file = File::open(path).map_err(io_err)?;
-        let size = file.metadata().map_err(io_err)?.len();
-        let ranges = data_ranges(&file, size).map_err(io_err)?;
-        let mut bmap = Bmap::empty(size);
-        let spans = block_spans(&ranges, bmap.blocks_count);
-        bmap.push_hashed(&file, &spans).map_err(io_err)?;
-        Ok(bmap)
+        Bmap::map_file(path, false)
     }
 
     /// Like [`Bmap::from_sparse_file`], with ranges cut at every [`CHUNK_BLOCKS`]: the map
     /// of a base image whose digests [`Bmap::derive`] reuses for its node images.
     pub fn chunked_from_file(path: &Path) -> Result<Bmap, BmapError> {
+        Bmap::map_file(path, true)
+    }
+
+    fn map_file(path: &Path, chunked: bool) -> Result<Bmap, BmapError> {
         let io_err = |source| BmapError::Io {
             path: path.to_owned(),
             source,
@@ -202,7 +196,10 @@ impl Bmap {
         let size = file.metadata().map_err(io_err)?.len();
         let ranges = data_ranges(&file, size).map_err(io_err)?;
         let mut bmap = Bmap::empty(size);
-        let spans = split_at_chunks(&block_spans(&ranges, bmap.blocks_count));
+        let mut spans = block_spans(&ranges, bmap.blocks_count);
+        if chunked {
+            spans = split_at_chunks(&spans);
+        }
         bmap.push_hashed(&file, &spans).map_err(io_err)?;
         Ok(bmap)
     }
@@ -251,9 +248,9 @@ impl Bmap {
 
     /// Checks that `file` is the image this map describes: its size, every range's digest,
     /// and zeros everywhere else (holes are not read).
-    pub fn check_file(&self, file: &File) -> Result<(), BmapError> {
+    pub fn check_file(&self, file: &File, path: &Path) -> Result<(), BmapError> {
         let io_err = |source| BmapError::Io {
-            path: PathBuf::new(),
+            path: path.to_owned(),
             source,
         };
         let size = file.metadata().map_err(io_err)?.len();
@@ -268,16 +265,7 @@ impl Bmap {
             let Some(expected) = &r.checksum else {
                 continue;
             };
-            let (start, end) = self.byte_span(r);
-            let mut h = Hasher::new(self.checksum_type);
-            let mut off = start;
-            while off < end {
-                let n = (end - off).min(buf.len() as u64) as usize;
-                read_exact_at(file, &mut buf[..n], off).map_err(io_err)?;
-                h.update(&buf[..n]);
-                off += n as u64;
-            }
-            let actual = h.finish_hex();
+            let actual = self.hash_range(file, r, &mut buf).map_err(io_err)?;
             if &actual != expected {
                 return Err(BmapError::Mismatch {
                     first: r.first,
@@ -319,6 +307,20 @@ impl Bmap {
         Ok(())
     }
 
+    /// The digest of range `r`'s bytes in `file`, read through `buf`.
+    fn hash_range(&self, file: &File, r: &BmapRange, buf: &mut [u8]) -> io::Result<String> {
+        let (start, end) = self.byte_span(r);
+        let mut h = Hasher::new(self.checksum_type);
+        let mut off = start;
+        while off < end {
+            let n = (end - off).min(buf.len() as u64) as usize;
+            read_exact_at(file, &mut buf[..n], off)?;
+            h.update(&buf[..n]);
+            off += n as u64;
+        }
+        Ok(h.finish_hex())
+    }
+
     fn empty(size: u64) -> Bmap {
         Bmap {
             image_size: size,
@@ -339,16 +341,7 @@ impl Bmap {
                 last,
                 checksum: None,
             };
-            let (start, end) = self.byte_span(&r);
-            let mut h = Hasher::new(self.checksum_type);
-            let mut off = start;
-            while off < end {
-                let n = (end - off).min(buf.len() as u64) as usize;
-                read_exact_at(file, &mut buf[..n], off)?;
-                h.update(&buf[..n]);
-                off += n as u64;
-            }
-            r.checksum = Some(h.finish_hex());
+            r.checksum = Some(self.hash_range(file, &r, &mut buf)?);
             self.mapped_blocks += last - first + 1;
             self.ranges.push(r);
         }
@@ -839,7 +832,7 @@ mod tests {
         let derived = base_map.derive(&f, &node, &written).unwrap();
         let fresh = Bmap::chunked_from_file(&node).unwrap();
         assert_eq!(derived, fresh);
-        derived.check_file(&f).unwrap();
+        derived.check_file(&f, &node).unwrap();
         // Unchanged chunks kept the base's digests; the written chunk did not.
         let in_chunk = |m: &Bmap, c: u64| -> Vec<Option<String>> {
             m.ranges
@@ -851,7 +844,7 @@ mod tests {
         assert_eq!(in_chunk(&derived, 0), in_chunk(&base_map, 0));
         assert_ne!(in_chunk(&derived, 2), in_chunk(&base_map, 2));
         // A map of the base does not describe the node.
-        let err = base_map.check_file(&f).unwrap_err().to_string();
+        let err = base_map.check_file(&f, &node).unwrap_err().to_string();
         assert!(err.contains("do not match"), "{err}");
     }
 

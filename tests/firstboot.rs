@@ -836,16 +836,20 @@ fn zero_touch_worker_only_exposes_docker_and_waits() {
     assert!(node.done().exists());
 }
 
-fn run_watch(node: &Node) -> Output {
-    let out = Command::new("/bin/bash")
-        .arg(overlay("swarm-watch.sh"))
+/// The swarm watch under bash against `node`'s root, fakes and port probe.
+fn watch_command(node: &Node) -> Command {
+    let mut cmd = Command::new("/bin/bash");
+    cmd.arg(overlay("swarm-watch.sh"))
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
         .env("CLEM_PROBE", node.bin().join("probe"))
         .env("CLEM_ROOT", node.root())
-        .env("CLEM_CONF_DIR", node.conf_dir)
-        .output()
-        .expect("run bash");
+        .env("CLEM_CONF_DIR", node.conf_dir);
+    cmd
+}
+
+fn run_watch(node: &Node) -> Output {
+    let out = watch_command(node).output().expect("run bash");
     assert!(out.status.success(), "swarm-watch failed: {}", text(&out));
     out
 }
@@ -1100,12 +1104,7 @@ fn swarm_watch_survives_a_docker_call_that_hangs() {
     node.write_fake(&node.bin().join("docker"), "docker", "exec sleep 600\n");
     node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
     let t = std::time::Instant::now();
-    let out = Command::new("/bin/bash")
-        .arg(overlay("swarm-watch.sh"))
-        .env_clear()
-        .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
-        .env("CLEM_ROOT", node.root())
-        .env("CLEM_CONF_DIR", node.conf_dir)
+    let out = watch_command(&node)
         .env("CLEM_DOCKER_TIMEOUT", "2")
         .output()
         .expect("run bash");

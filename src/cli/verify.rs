@@ -51,7 +51,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
         let bmap = Bmap::load(&bmap_path)?;
         let file =
             std::fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
-        bmap.check_file(&file)
+        bmap.check_file(&file, image)
             .with_context(|| format!("{}: against {}", image.display(), bmap_path.display()))?;
         println!(
             "{}: {} data ranges ({} MiB) match the SHA-256 digests of {}; zeros elsewhere",
