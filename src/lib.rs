@@ -9,6 +9,7 @@ pub mod bmap;
 pub mod build;
 pub mod cloudinit;
 pub mod cluster;
+pub mod debian;
 pub mod diff;
 pub mod disk;
 pub mod explain;
