@@ -688,21 +688,24 @@ pub(crate) mod tests {
     #[test]
     fn corrupt_data_stream_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = build_deb(dir.path(), "a.deb", &docker_pkg(), "gzip");
-        let m = members_of(&std::fs::read(&path).unwrap());
-        let mut data = m[2].1.clone();
-        let mid = data.len() / 2;
-        data[mid] ^= 0xff;
-        data[mid + 1] ^= 0xff;
-        let bytes = build_ar(&[
-            ("debian-binary", &m[0].1),
-            (&m[1].0, &m[1].1),
-            ("data.tar.gz", &data),
-        ]);
-        let e = read_deb(&write(dir.path(), "b.deb", &bytes))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("b.deb: data.tar.gz: "), "{e}");
+        // Both formats carry a checksum of the content, so any flipped byte is caught.
+        for (comp, member) in [("gzip", "data.tar.gz"), ("xz", "data.tar.xz")] {
+            let path = build_deb(dir.path(), "a.deb", &docker_pkg(), comp);
+            let m = members_of(&std::fs::read(&path).unwrap());
+            let mut data = m[2].1.clone();
+            let mid = data.len() / 2;
+            data[mid] ^= 0xff;
+            data[mid + 1] ^= 0xff;
+            let bytes = build_ar(&[
+                ("debian-binary", &m[0].1),
+                (&m[1].0, &m[1].1),
+                (member, &data),
+            ]);
+            let e = read_deb(&write(dir.path(), "b.deb", &bytes))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("b.deb: {member}: ")), "{e}");
+        }
     }
 
     #[test]

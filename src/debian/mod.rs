@@ -15,7 +15,7 @@ pub mod snap;
 
 pub use ar::ArError;
 pub use bundle::{check_bundle, Bundle, BundleError, PackageRef};
-pub use control::{parse, parse_depends, ControlError, Dep, Stanza, VersionOp};
+pub use control::{ControlError, Dep, Stanza, VersionOp};
 pub use deb::{read_deb, DebError, DebInfo};
 pub use dpkg::{compare_versions, installed, native_arch, DpkgError, Installed};
 pub use snap::{read_snap, SnapError, SnapInfo};
