@@ -7,12 +7,20 @@
 #   label "rootfs" (/etc/os-release ID=debian). cloud-init reads its NoCloud seed from
 #   file:///boot/firmware/ as on Raspberry Pi OS (99_raspberry-pi.cfg).
 #
+#   No docker, as on a stock image: the image's only apt source is the local repository
+#   `deb [trusted=yes] http://10.0.2.100/ ./` (run-vm.sh --repo-port connects that address
+#   to a package server on the host) and it ships without package lists.
+#
 # Usage: tests/boot/make-base.sh OUTDIR      (as root: mmdebstrap needs it)
 #   -> OUTDIR/base.img (a hard link to, or sparse copy of, the cached image)
+#   -> OUTDIR/repo/    the repository for that source: the .debs of docker.io and docker-cli
+#                      and of every dependency the base lacks (no Recommends), Packages,
+#                      Packages.gz (pkg-repo.sh). Serve it with pkg-server.sh; its .debs
+#                      are also an offline docker bundle. Hard links into the cache.
 #
-# The image is cached in $CLEM_BOOT_CACHE (default ~/.cache/clem-image-boot) under a name
-# keyed by this script's hash; a second run takes seconds. Downloaded .debs are kept in
-# $CLEM_BOOT_CACHE/apt so a rebuild after a script change needs no network for them.
+# Both are cached in $CLEM_BOOT_CACHE (default ~/.cache/clem-image-boot) under names keyed
+# by the hash of this script and pkg-repo.sh; a second run takes seconds. Downloaded .debs
+# are kept in $CLEM_BOOT_CACHE/apt so a rebuild after a script change needs no network.
 # CLEM_BOOT_SUITE (default trixie) and CLEM_BOOT_MIRROR override the distribution.
 set -euo pipefail
 
@@ -24,23 +32,30 @@ suite=${CLEM_BOOT_SUITE:-trixie}
 mirror=${CLEM_BOOT_MIRROR:-http://deb.debian.org/debian}
 cache=${CLEM_BOOT_CACHE:-${HOME:-/root}/.cache/clem-image-boot}
 
-key=$( { cat "${BASH_SOURCE[0]}"; echo "$suite $mirror"; } | sha256sum | cut -c1-16)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+key=$( { cat "${BASH_SOURCE[0]}" "$here/pkg-repo.sh"; echo "$suite $mirror"; } | sha256sum | cut -c1-16)
 cached=$cache/base-$suite-$key.img
+cached_repo=$cache/repo-$suite-$key
+# What the base lacks and the guests install at first boot, from the repository.
+repo_pkgs=(docker.io docker-cli)
 
 mkdir -p "$out" "$cache"
 
 publish() {
     rm -f "$out/base.img"
     ln "$cached" "$out/base.img" 2>/dev/null || cp --sparse=always "$cached" "$out/base.img"
-    echo "make-base: $out/base.img (from $cached)"
+    rm -rf "$out/repo"
+    cp -al "$cached_repo" "$out/repo" 2>/dev/null || { rm -rf "$out/repo"; cp -a "$cached_repo" "$out/repo"; }
+    local debs=("$out"/repo/*.deb)
+    echo "make-base: $out/base.img (from $cached), $out/repo (${#debs[@]} .debs)"
 }
 
-if [ -s "$cached" ]; then
+if [ -s "$cached" ] && [ -s "$cached_repo/Packages" ]; then
     publish
     exit 0
 fi
 
-for tool in mmdebstrap sfdisk mkfs.vfat mcopy mke2fs truncate dd; do
+for tool in mmdebstrap sfdisk mkfs.vfat mcopy mke2fs truncate dd apt-ftparchive; do
     command -v "$tool" >/dev/null || { echo "make-base: missing tool: $tool (run .ci/boot-deps)" >&2; exit 1; }
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -63,7 +78,7 @@ pkgs=(
     systemd systemd-sysv udev dbus
     linux-image-amd64 initramfs-tools
     cloud-init openssh-server sudo
-    docker.io docker-cli iproute2 netbase iputils-ping e2fsprogs
+    iproute2 netbase iputils-ping e2fsprogs
 )
 IFS=, include="${pkgs[*]}"
 
@@ -72,6 +87,7 @@ customize() {
     local r=$1
     # The NoCloud seed on the FAT partition, as Raspberry Pi OS's 99_raspberry-pi.cfg has it,
     # and a default user "pi" for the seed's ssh_authorized_keys (Debian's is "debian").
+    # Not in group docker: there is none before docker is installed.
     cat >"$r/etc/cloud/cloud.cfg.d/99_raspberry-pi.cfg" <<'CFG'
 # clem-image boot test: as Raspberry Pi OS (trixie) reads its seed.
 datasource_list: [NoCloud, None]
@@ -83,7 +99,7 @@ system_info:
     name: pi
     lock_passwd: true
     gecos: Raspberry Pi user
-    groups: [adm, sudo, docker]
+    groups: [adm, sudo]
     sudo: ["ALL=(ALL) NOPASSWD:ALL"]
     shell: /bin/bash
 CFG
@@ -131,16 +147,24 @@ NET
     # Kernel and initramfs for qemu -kernel/-initrd, next to where the seed goes.
     cp -L "$r/vmlinuz" "$work/vmlinuz"
     cp -L "$r/initrd.img" "$work/initrd.img"
+    # apt: the one source is the local repository (reached through run-vm.sh's guestfwd);
+    # no lists, as a stock image ships, so the first boot must `apt-get update`. mmdebstrap's
+    # --aptopt file goes too: apt's own defaults, as on a stock image.
+    rm -f "$r"/etc/apt/sources.list.d/* "$r/etc/apt/apt.conf.d/99mmdebstrap"
+    echo "deb [trusted=yes] http://10.0.2.100/ ./" >"$r/etc/apt/sources.list"
     rm -rf "$r"/var/lib/apt/lists/* "$r"/var/log/*.log
 }
 
 echo "make-base: mmdebstrap $suite (${pkgs[*]})"
+# Before the cache is synced out: the repository's .debs are in the archive dir by then.
+fetch_hook="'$here/pkg-repo.sh' fetch \"\$1\" '$work/repo'$(printf ' %s' "${repo_pkgs[@]}")"
 # shellcheck disable=SC2016 # $1 is expanded by mmdebstrap's hook shell
 mmdebstrap --variant=apt --include="$include" --components=main \
     --aptopt='Acquire::Retries "3"' \
     --skip=download/empty \
     --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
     --setup-hook="sync-in '$cache/apt' /var/cache/apt/archives/" \
+    --customize-hook="$fetch_hook" \
     --customize-hook="sync-out /var/cache/apt/archives '$cache/apt'" \
     --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb' \
     "$suite" "$root" "$mirror"
@@ -168,9 +192,13 @@ ext=$work/rootfs.img
 mke2fs -q -t ext4 -L rootfs -d "$root" "$ext" $((P2_SIZE / 2))k
 dd if="$ext" of="$img" bs=1M seek=$((P2_START / 2048)) conv=notrunc,sparse status=none
 
+rm -rf "$cached_repo"
+mv "$work/repo" "$cached_repo"
 mv "$img" "$cached.tmp"
 mv "$cached.tmp" "$cached"
-# Older bases (made by earlier versions of this script) only take space.
+# Older bases and repositories (made by earlier versions of this script) only take space.
 find "$cache" -maxdepth 1 -name "base-$suite-*.img" ! -name "$(basename "$cached")" -delete
+find "$cache" -maxdepth 1 -name "repo-$suite-*" ! -name "$(basename "$cached_repo")" \
+    -exec rm -rf {} +
 echo "make-base: built $cached in $(($(date +%s) - start)) s"
 publish

@@ -3,6 +3,7 @@
 #
 #   run-vm.sh start --image IMG --dir STATEDIR --mac MAC --mcast ADDR:PORT \
 #                   --ssh-port P --docker-port P --plain-port P [--memory MiB] [--rtc YYYY-MM-DD]
+#                   [--repo-port P]
 #   run-vm.sh stop --dir STATEDIR
 #
 # The image is never written: the guest runs on a qcow2 overlay in STATEDIR. The kernel and
@@ -15,6 +16,11 @@
 #         Pick a port per test run so that concurrent runs do not share a segment.
 #   eth1  qemu user-mode networking with restrict=on (the guest reaches nothing outside);
 #         hostfwd 127.0.0.1:<ssh-port> -> 22, <docker-port> -> 2376, <plain-port> -> 2375.
+#         With --repo-port P, and only then, also guestfwd 10.0.2.100:80 -> 127.0.0.1:P on the
+#         host: the base image's apt source (make-base.sh), served by pkg-server.sh. qemu runs
+#         socat per guest connection; with nothing listening on P the guest's connection is
+#         reset at once (apt fails fast and the first boot retries), and socat exits when
+#         either side closes (netcat-openbsd would not: it waits for the guest to close).
 #
 # Acceleration: KVM when /dev/kvm is usable (probed by creating the same machine and CPU,
 # paused: a /dev/kvm that opens but cannot set up a vCPU, as on nested PVM hosts, means TCG),
@@ -28,7 +34,7 @@ die() { echo "run-vm: $*" >&2; exit 1; }
 
 mode=${1:-}
 shift || true
-image="" dir="" mac="" mcast="" ssh_port="" docker_port="" plain_port=""
+image="" dir="" mac="" mcast="" ssh_port="" docker_port="" plain_port="" repo_port=""
 memory=1024
 rtc=$(date -u -d '1 year ago' +%F)
 while [ $# -gt 0 ]; do
@@ -40,6 +46,7 @@ while [ $# -gt 0 ]; do
         --ssh-port) ssh_port=$2 ;;
         --docker-port) docker_port=$2 ;;
         --plain-port) plain_port=$2 ;;
+        --repo-port) repo_port=$2 ;;
         --memory) memory=$2 ;;
         --rtc) rtc=$2 ;;
         *) die "unknown option $1" ;;
@@ -84,6 +91,16 @@ start() {
         command -v "$tool" >/dev/null || die "missing tool: $tool (run .ci/boot-deps)"
     done
     [ -f "$image" ] || die "no image $image"
+    local user="user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:$ssh_port-:22"
+    user+=",hostfwd=tcp:127.0.0.1:$docker_port-:2376,hostfwd=tcp:127.0.0.1:$plain_port-:2375"
+    if [ -n "$repo_port" ]; then
+        [[ $repo_port =~ ^[0-9]+$ ]] || die "--repo-port: not a port: $repo_port"
+        local socat
+        socat=$(command -v socat) || die "missing tool: socat (run .ci/boot-deps)"
+        # The command's stdin, stdout and stderr are the guest's connection: no messages
+        # (-lf), and at most 0.1 s between one side's end and closing the other (-t).
+        user+=",guestfwd=tcp:10.0.2.100:80-cmd:$socat -lf /dev/null -t 0.1 STDIO TCP:127.0.0.1:$repo_port"
+    fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     image=$(cd "$(dirname "$image")" && pwd)/$(basename "$image")
@@ -115,7 +132,7 @@ start() {
         -drive "file=$dir/disk.qcow2,format=qcow2,if=virtio,discard=unmap" \
         -netdev "socket,id=cluster,mcast=$mcast,localaddr=127.0.0.1" \
         -device "virtio-net-pci,netdev=cluster,mac=$mac" \
-        -netdev "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:$ssh_port-:22,hostfwd=tcp:127.0.0.1:$docker_port-:2376,hostfwd=tcp:127.0.0.1:$plain_port-:2375" \
+        -netdev "$user" \
         -device "virtio-net-pci,netdev=mgmt" \
         -device virtio-rng-pci \
         -daemonize -pidfile "$dir/qemu.pid" >"$dir/qemu.log" 2>&1 ||
