@@ -15,8 +15,10 @@ use tempfile::NamedTempFile;
 use thiserror::Error;
 
 use crate::bmap::Bmap;
-use crate::cluster::config::{Cluster, DockerExposure};
+use crate::cluster::config::{Cluster, ConfigError, DockerExposure, Swarm};
 use crate::cluster::tls::{ClusterCa, TlsError};
+use crate::docker::provision::{self, EnginePlan, ProvisionError, Request};
+use crate::docker::{self, Family};
 use crate::explain::{self, Level};
 use crate::flavour::NodeInputs;
 use crate::flavour::{self, Flavour, PlanError};
@@ -27,7 +29,7 @@ use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::io::sparse::{copy_sparse, write_sparse};
 use crate::io::tracked::{Tracked, Written};
 use crate::node::NodeName;
-use crate::plan::{FileOp, NodePlan, OpKind};
+use crate::plan::{FileOp, HostFile, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
 use crate::source::{split_io_error, Source, SourceError};
 use crate::sshkey::PublicKey;
@@ -70,6 +72,12 @@ pub enum BuildError {
     Seed { node: NodeName, reasons: String },
     #[error("verification of node {node} failed: {source}")]
     Verify { node: NodeName, source: VerifyError },
+    #[error(transparent)]
+    Docker(#[from] ProvisionError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("[swarm] image_file {path}: {reason}")]
+    SwarmImage { path: PathBuf, reason: String },
 }
 
 pub struct BuildOptions {
@@ -125,11 +133,14 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         info.flavour.as_str()
     ));
 
-    for w in &opts.cluster.warnings {
+    // 2b. Docker: what the image has, how the nodes get it, and the swarm it can run.
+    let (cluster, engine, swarm_image) = plan_docker(&opts.cluster, &info, base.path(), log)?;
+    let cluster = &cluster;
+    for w in &cluster.warnings {
         log(format!("warning: {w}"));
     }
-    let extra_cloud_config = opts.cluster.cloud_config.is_some()
-        || opts.cluster.nodes.iter().any(|n| n.cloud_config.is_some());
+    let extra_cloud_config =
+        cluster.cloud_config.is_some() || cluster.nodes.iter().any(|n| n.cloud_config.is_some());
     if extra_cloud_config {
         // The schema describes one cloud-init release; an older one ignores newer keys.
         let schema = crate::cloudinit::schema::version();
@@ -143,9 +154,9 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     }
 
     // 3. The cluster's TLS material (made once, then reused from the cluster directory).
-    let ca = match opts.cluster.docker {
+    let ca = match cluster.docker {
         DockerExposure::Tls => {
-            let ca = ClusterCa::open_or_create(&opts.cluster.dir, log)?;
+            let ca = ClusterCa::open_or_create(&cluster.dir, log)?;
             let client = ca.operator_client()?;
             log(format!("operator client certificate: {}", client.display()));
             Some(ca)
@@ -154,17 +165,18 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     };
 
     // 4. Plans first, so a node that cannot be planned fails before any image is written.
-    let plans = opts
-        .cluster
+    let plans = cluster
         .nodes
         .iter()
         .map(|node| {
             let inputs = NodeInputs {
-                cluster: &opts.cluster,
+                cluster,
                 node,
                 keys: &opts.keys,
                 ca: ca.as_ref(),
                 epoch: opts.epoch,
+                engine: &engine,
+                swarm_image: swarm_image.as_ref(),
             };
             flavour::plan_node(&info, base.path(), &inputs).map_err(|source| BuildError::Plan {
                 node: node.name.clone(),
@@ -255,6 +267,86 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     })
 }
 
+/// Decides how the nodes get docker and fits the swarm to that docker; refuses, before any
+/// image is written, what cannot work.
+fn plan_docker(
+    cluster: &Cluster,
+    info: &ImageInfo,
+    raw: &Path,
+    log: &mut dyn FnMut(String),
+) -> Result<(Cluster, EnginePlan, Option<HostFile>), BuildError> {
+    let family = match info.flavour {
+        Flavour::SnappyCore15 => Family::Snappy15,
+        _ => Family::Debian,
+    };
+    let req = Request {
+        family,
+        wanted: cluster.wants_docker() && info.flavour != Flavour::Unknown,
+        debs: cluster.docker_debs.as_deref(),
+        snap: cluster.docker_snap.as_deref(),
+    };
+    let engine = explain::with_view(info, raw, |v| provision::plan(v, &req))?;
+    for n in &engine.notes {
+        log(format!("note: {n}"));
+    }
+    let version = engine
+        .version
+        .clone()
+        .unwrap_or_else(|| "of unknown version".into());
+    let mut cluster = match engine.swarm {
+        Some(s) => cluster.clone().fit_swarm(s, &version)?,
+        None => cluster.clone(),
+    };
+    let swarm_image = match (&cluster.swarm, &cluster.swarm_image_file) {
+        (Swarm::Legacy { .. }, Some(p)) => Some(swarm_image_file(p)?),
+        (_, Some(p)) => {
+            cluster.warnings.push(format!(
+                "[swarm] image_file {} is for the standalone (legacy) swarm; not put on the image",
+                p.display()
+            ));
+            None
+        }
+        (Swarm::Legacy { image, .. }, None) => {
+            let old = engine
+                .version
+                .as_deref()
+                .and_then(docker::Version::from_package)
+                .is_none_or(|v| {
+                    v < docker::Version {
+                        major: 1,
+                        minor: 10,
+                    }
+                });
+            if old {
+                cluster.warnings.push(format!(
+                    "the first boot pulls {image} with docker {version}; a docker older than 1.10 may not pull from today's registries: give the image as a file ([swarm] image_file = \"rpi-swarm.tar\", made with docker save)"
+                ));
+            }
+            None
+        }
+        _ => None,
+    };
+    Ok((cluster, engine, swarm_image))
+}
+
+/// Checks that `path` is a tar archive (what `docker save` writes) and takes its digest.
+fn swarm_image_file(path: &Path) -> Result<HostFile, BuildError> {
+    let bad = |reason: String| BuildError::SwarmImage {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut head = [0u8; 512];
+    let mut f = crate::io::open_regular(path).map_err(|e| bad(e.to_string()))?;
+    std::io::Read::read_exact(&mut f, &mut head)
+        .map_err(|_| bad("shorter than one tar header: not a docker save tarball".into()))?;
+    if &head[257..262] != b"ustar" {
+        return Err(bad(
+            "not a tar archive (docker save writes one; a compressed tarball must be decompressed first)".into(),
+        ));
+    }
+    HostFile::digest(path).map_err(|(path, source)| BuildError::Io { path, source })
+}
+
 /// What a worker hands back for one node: its log lines, and the image or the error.
 type NodeResult = (Vec<String>, Result<NodeOutput, BuildError>);
 
@@ -334,6 +426,7 @@ fn patch_node(
             Level::Error => errors.push(f.reason),
             Level::Warning if opts.strict => errors.push(format!("{} (--strict)", f.reason)),
             Level::Warning => log(format!("warning: {}: {}", plan.node, f.reason)),
+            Level::Note => log(format!("note: {}: {}", plan.node, f.reason)),
         }
     }
     if !errors.is_empty() {
@@ -460,6 +553,13 @@ pub fn apply(
                 };
                 let fat = Fat::open(win, epoch).map_err(fat_err)?;
                 for op in ops {
+                    if let OpKind::Copy { source } = &op.kind {
+                        // Plans copy host files onto ext4 only (FAT has no permissions).
+                        return Err(BuildError::Io {
+                            path: source.path.clone(),
+                            source: std::io::Error::other("host files are not copied onto FAT"),
+                        });
+                    }
                     fat.write(&op.path, op.data()).map_err(fat_err)?;
                 }
                 fat.unmount().map_err(fat_err)?;
@@ -518,5 +618,36 @@ fn apply_ext4<D: std::io::Read + std::io::Write + std::io::Seek>(
         OpKind::Dir => w.mkdir_p(&op.path, meta),
         OpKind::File { data } => w.write_file(&op.path, &mut &data[..], data.len() as u64, meta),
         OpKind::Symlink { target } => w.symlink(&op.path, target, meta),
+        OpKind::Copy { source } => copy_host_file(w, &op.path, source, meta),
     }
+}
+
+/// Streams a host file into the image, checking it is still the file the plan hashed.
+fn copy_host_file<D: std::io::Read + std::io::Write + std::io::Seek>(
+    w: &mut Ext4Writer<D>,
+    path: &str,
+    source: &HostFile,
+    meta: Meta,
+) -> Result<(), Ext4Error> {
+    let changed = |what: &str| {
+        Ext4Error::Io(std::io::Error::other(format!(
+            "{}: {what} since the build began; not copied",
+            source.path.display()
+        )))
+    };
+    let file = crate::io::open_regular(&source.path).map_err(|e| {
+        Ext4Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", source.path.display()),
+        ))
+    })?;
+    if file.metadata().map_err(Ext4Error::Io)?.len() != source.size {
+        return Err(changed("changed size"));
+    }
+    let mut reader = crate::io::HashingReader::new(std::io::BufReader::new(file));
+    w.write_file(path, &mut reader, source.size, meta)?;
+    if reader.finish() != source.sha256 {
+        return Err(changed("changed"));
+    }
+    Ok(())
 }

@@ -659,7 +659,7 @@ impl Target {
     }
 
     fn write_at(&mut self, buf: &[u8], off: u64) -> Result<(), FlashError> {
-        let aligned = off % ALIGN as u64 == 0 && buf.len() % ALIGN == 0;
+        let aligned = off.is_multiple_of(ALIGN as u64) && buf.len().is_multiple_of(ALIGN);
         if self.direct && !aligned {
             // The tail of an image need not be sector-sized; write it through the cache
             // (the final fsync still covers it).
@@ -679,8 +679,8 @@ impl Target {
     }
 
     fn read_at(&mut self, off: u64, buf: &mut [u8]) -> Result<(), FlashError> {
-        if self.direct && (off % ALIGN as u64 != 0 || buf.len() % ALIGN != 0) {
-            if off % ALIGN as u64 == 0 && buf.len() <= CHUNK {
+        if self.direct && (!off.is_multiple_of(ALIGN as u64) || !buf.len().is_multiple_of(ALIGN)) {
+            if off.is_multiple_of(ALIGN as u64) && buf.len() <= CHUNK {
                 // O_DIRECT wants whole sectors: read a rounded-up length into an aligned
                 // scratch buffer and keep the part asked for.
                 let mut tmp = AlignedBuf::new(buf.len().next_multiple_of(ALIGN));

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod debian;
 pub mod diff;
 pub mod disk;
+pub mod docker;
 pub mod explain;
 pub mod flash;
 pub mod flavour;

@@ -1,6 +1,8 @@
 //! A node's plan: the list of file operations that make the image its own. Built without
 //! touching an image, so what goes where is testable on its own.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -19,6 +21,37 @@ pub enum OpKind {
     Dir,
     /// Create or replace a symbolic link.
     Symlink { target: String },
+    /// Create or replace a regular file with a host file's bytes, streamed at apply time
+    /// (a docker bundle is tens of MiB: it is never held in memory).
+    #[serde(rename = "file")]
+    Copy {
+        #[serde(skip)]
+        source: HostFile,
+    },
+}
+
+/// A file on the build host, with the size and digest it had when the plan was made; the
+/// copy is checked against both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl HostFile {
+    /// Reads `path` once to take its size and SHA-256. Only regular files are taken: a
+    /// FIFO or device would block or never end.
+    pub fn digest(path: &Path) -> Result<HostFile, (PathBuf, std::io::Error)> {
+        let err = |e| (path.to_owned(), e);
+        let mut file = crate::io::open_regular(path).map_err(err)?;
+        let (size, sha256) = crate::io::hash_reader(&mut file).map_err(err)?;
+        Ok(HostFile {
+            path: path.to_owned(),
+            size,
+            sha256,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,7 +124,18 @@ impl FileOp {
     }
 
     pub fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(self.data()))
+        match &self.kind {
+            OpKind::Copy { source } => source.sha256.clone(),
+            _ => hex::encode(Sha256::digest(self.data())),
+        }
+    }
+
+    /// The file's size in bytes (0 for directories and links).
+    pub fn size(&self) -> u64 {
+        match &self.kind {
+            OpKind::Copy { source } => source.size,
+            _ => self.data().len() as u64,
+        }
     }
 }
 

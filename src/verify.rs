@@ -98,7 +98,7 @@ impl Manifest {
                         .into(),
                         path: op.path.clone(),
                         kind: match op.kind {
-                            OpKind::File { .. } => "file",
+                            OpKind::File { .. } | OpKind::Copy { .. } => "file",
                             OpKind::Dir => "dir",
                             OpKind::Symlink { .. } => "symlink",
                         }
@@ -107,7 +107,7 @@ impl Manifest {
                             OpKind::Symlink { target } => Some(target.clone()),
                             _ => None,
                         },
-                        size: op.data().len() as u64,
+                        size: op.size(),
                         sha256: op.sha256(),
                         mode: ext4.then(|| format!("{:04o}", op.mode)),
                         uid: ext4.then_some(op.uid),

@@ -48,7 +48,7 @@ fn build(dir: &Path, sample: &str, node: &str) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "[cluster]\nssh_keys = [\"{}\"]\ninterface = \"eth0\"\n[swarm]\nmode = \"swarm-mode\"\n\
+            "[cluster]\nssh_keys = [\"{}\"]\ninterface = \"eth0\"\n\
              [[node]]\nname = \"rpi1\"\naddress = \"10.0.5.25/24\"\nrole = \"manager\"\n\
              [[node]]\nname = \"rpi2\"\naddress = \"10.0.5.26/24\"\nrole = \"worker\"\n",
             key.display()
@@ -224,7 +224,12 @@ fn assert_clean_node(v: &Value, node: &str) {
         fb["docker"]["listen"],
         json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"])
     );
-    assert_eq!(fb["swarm"]["mode"], "zero-touch");
+    // Swarm mode where the node's docker has it (the Snappy sample's 1.6 has not).
+    let want = match v["docker_engine"]["swarm"].as_str() {
+        Some("legacy-only") => "legacy",
+        _ => "zero-touch",
+    };
+    assert_eq!(fb["swarm"]["mode"], want);
 }
 
 #[test]
@@ -255,10 +260,15 @@ fn built_snappy() {
         u["conditions"],
         json!(["!/writable/clem-image/state/firstboot.done"])
     );
-    assert_eq!(
-        unit(&v, "clem-swarm-watch.timer")["wanted_by"],
-        "timers.target"
-    );
+    // The sample's docker snap is 1.6: no swarm mode, so the default is the standalone
+    // swarm (no zero-touch watch).
+    assert_eq!(fb["swarm"]["mode"], "legacy");
+    assert_eq!(v["docker_engine"]["swarm"], "legacy-only");
+    assert!(fb["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["name"] != "clem-swarm-watch.timer"));
     assert_eq!(
         fb["docker"]["from"],
         "/writable/clem-image/node.env (applied by clem-firstboot.service)"

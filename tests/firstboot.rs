@@ -447,8 +447,11 @@ fn snappy_preinstalled_docker_any_version() {
 #[test]
 fn snappy_installs_docker_offline_from_snap_file() {
     let node = Node::new("/writable/clem-image");
-    write_env_owned(&node, &snappy_env("tls", "2376"));
-    let snap = node.conf().join("docker_1.6.1.002_armhf.snap");
+    let mut env = snappy_env("tls", "2376");
+    env.push(("DOCKER_INSTALL", "snap".into()));
+    env.push(("DOCKER_SNAP", "/writable/clem-image/docker.snap".into()));
+    write_env_owned(&node, &env);
+    let snap = node.at("/writable/clem-image/docker.snap");
     fs::write(&snap, b"not really a snap").unwrap();
 
     node.run_ok();
@@ -466,19 +469,187 @@ fn snappy_installs_docker_offline_from_snap_file() {
     assert_snappy_configured(&node, "1.6.1.002");
 }
 
+/// The 15.04 store is gone: with no snap on the image the script never asks it, and fails
+/// (build refuses such an image before it gets here).
 #[test]
-fn snappy_installs_docker_from_store() {
+fn snappy_without_docker_or_snap_never_calls_the_store() {
     let node = Node::new("/writable/clem-image");
     write_env_owned(&node, &snappy_env("tls", "2376"));
-    node.set_state("snap_version", "1.7.0");
+
+    let out = node.run();
+
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(node.calls_of(&["snappy"]).is_empty(), "{:#?}", node.calls());
+    assert!(
+        text(&out).contains("no docker snap was put on this image"),
+        "{}",
+        text(&out)
+    );
+    assert!(!node.done().exists());
+}
+
+/// apt as an image without network at first: `update` fails until the archive answers,
+/// then `docker.io` has a candidate; `install` puts dockerd and the CLI under the root and
+/// creates the docker group.
+const FAKE_APT_GET: &str = r#"
+case "$*" in
+*" update")
+    n=$(cat "$STATE/apt_down" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+        echo $((n - 1)) >"$STATE/apt_down"
+        echo "E: Failed to fetch http://10.0.2.100/./Packages  Could not connect" >&2; exit 100
+    fi
+    touch "$STATE/lists"; exit 0 ;;
+*" install "*)
+    mkdir -p "$ROOT/usr/sbin" "$ROOT/usr/bin"
+    printf '#!/bin/sh\n' >"$ROOT/usr/sbin/dockerd"; cp "$ROOT/usr/sbin/dockerd" "$ROOT/usr/bin/docker"
+    chmod 0755 "$ROOT/usr/sbin/dockerd" "$ROOT/usr/bin/docker"
+    touch "$STATE/docker_group"; exit 0 ;;
+esac
+exit 100
+"#;
+
+const FAKE_APT_CACHE: &str = r#"
+if [ "$1" = show ] && [ -e "$STATE/lists" ]; then
+    case "$2" in docker.io|docker-cli) echo "Package: $2"; exit 0 ;; esac
+fi
+echo "E: No packages found" >&2; exit 100
+"#;
+
+const FAKE_GETENT: &str = r#"
+if [ "$*" = "group docker" ] && [ -e "$STATE/docker_group" ]; then echo "docker:x:999:"; exit 0; fi
+exit 2
+"#;
+
+const FAKE_ID: &str = r#"
+if [ "$1" = pi ]; then echo "uid=1000(pi)"; exit 0; fi
+if [ "$*" = "-nG pi" ]; then echo "pi adm sudo"; exit 0; fi
+exit 1
+"#;
+
+/// A Raspberry Pi OS node with no docker: the node.env build writes for the apt way.
+fn debian_install_node(install: &str) -> Node {
+    let node = Node::new("/etc/clem-image");
+    let mut env = pi_os_env("tls", "2376");
+    env.push(("DOCKER_INSTALL", install.into()));
+    env.push(("DOCKER_DEBS", "/var/lib/clem-image/debs".into()));
+    env.push(("LOGIN_USER", "pi".into()));
+    write_env_owned(&node, &env);
+    fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
+    // No docker at all: not on PATH, not under the root.
+    fs::remove_file(node.bin().join("dockerd")).unwrap();
+    for (name, body) in [
+        ("apt-get", FAKE_APT_GET),
+        ("apt-cache", FAKE_APT_CACHE),
+        ("getent", FAKE_GETENT),
+        ("id", FAKE_ID),
+        ("usermod", "exit 0\n"),
+    ] {
+        node.write_fake(&node.bin().join(name), name, body);
+    }
+    node
+}
+
+#[test]
+fn debian_without_docker_installs_it_over_apt_once_the_archive_answers() {
+    let mut node = debian_install_node("apt");
+    node.max_tries = 3;
+    // More failures than the short retry allows: the install waits longer than other steps.
+    node.set_state("apt_down", "5");
 
     node.run_ok();
 
-    assert_eq!(
-        node.calls_of(&["snappy", "install"]),
-        vec![argv(&["snappy", "install", "docker"])]
+    let calls = node.calls();
+    let updates = node.calls_of(&["apt-get"]);
+    let n_updates = updates
+        .iter()
+        .filter(|c| c.last().map(String::as_str) == Some("update"))
+        .count();
+    assert_eq!(n_updates, 6, "{calls:#?}");
+    for c in &updates {
+        assert!(
+            c.contains(&"DPkg::Lock::Timeout=600".to_string()),
+            "no lock timeout: {c:?}"
+        );
+    }
+    let install = calls
+        .iter()
+        .position(|c| {
+            c.first().map(String::as_str) == Some("apt-get") && c.contains(&"install".to_string())
+        })
+        .expect("apt-get install");
+    assert!(
+        calls[install].ends_with(&argv(&[
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "docker.io",
+            "docker-cli"
+        ])),
+        "{:?}",
+        calls[install]
     );
-    assert_snappy_configured(&node, "1.7.0");
+    let group = pos(&calls, &["usermod", "-aG", "docker", "pi"]);
+    let restart = pos(&calls, &["systemctl", "restart", "docker"]);
+    let join = calls
+        .iter()
+        .position(|c| c.starts_with(&argv(&["docker", "swarm", "join"])))
+        .expect("join");
+    assert!(
+        install < group && group < restart && restart < join,
+        "{calls:#?}"
+    );
+    // The drop-in starts the dockerd the package installed.
+    let dropin =
+        fs::read_to_string(node.at("/etc/systemd/system/docker.service.d/clem-image.conf"))
+            .unwrap();
+    assert!(dropin.contains("ExecStart=/usr/sbin/dockerd "), "{dropin}");
+    assert!(node.done().exists());
+}
+
+#[test]
+fn debian_apt_install_gives_up_without_marker_when_the_archive_never_answers() {
+    let node = debian_install_node("apt");
+    node.set_state("apt_down", "1000");
+    let out = node.run();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(node.calls_of(&["systemctl", "restart"]).is_empty());
+    assert!(!node.done().exists());
+}
+
+#[test]
+fn debian_offline_bundle_installs_without_network() {
+    let node = debian_install_node("bundle");
+    let debs = node.at("/var/lib/clem-image/debs");
+    fs::create_dir_all(&debs).unwrap();
+    for f in ["containerd_1.7_amd64.deb", "docker.io_26.1_amd64.deb"] {
+        fs::write(debs.join(f), b"!<arch>\n").unwrap();
+    }
+
+    node.run_ok();
+
+    let calls = node.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.last().map(String::as_str) == Some("update")),
+        "no apt-get update offline: {calls:#?}"
+    );
+    assert!(node.calls_of(&["apt-cache"]).is_empty());
+    let want_tail: Vec<String> = ["install", "-y", "--no-install-recommends"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            ["containerd_1.7_amd64.deb", "docker.io_26.1_amd64.deb"]
+                .iter()
+                .map(|f| debs.join(f).display().to_string()),
+        )
+        .collect();
+    let install = node.calls_of(&["apt-get"]);
+    assert_eq!(install.len(), 1, "{install:#?}");
+    assert!(install[0].ends_with(&want_tail), "{:?}", install[0]);
+    pos(&calls, &["usermod", "-aG", "docker", "pi"]);
+    assert!(node.done().exists());
 }
 
 fn legacy_env(address: &str) -> Vec<(&'static str, String)> {
@@ -1123,4 +1294,125 @@ fn swarm_watch_survives_a_docker_call_that_hangs() {
     // The unit is stopped by systemd too, should a run hang anyway.
     let unit = fs::read_to_string(overlay("clem-swarm-watch.service")).unwrap();
     assert!(unit.contains("\nTimeoutStartSec=15min\n"), "{unit}");
+}
+
+/// The mission's own path: stock Snappy 15.04, docker from the snap build put on the
+/// image, TLS, then the swarm image loaded from its tarball before any swarm container.
+#[test]
+fn snappy_legacy_swarm_installs_snap_configures_tls_loads_image_then_starts_swarm() {
+    let node = Node::new("/writable/clem-image");
+    let mut env = snappy_env("tls", "2376");
+    for (k, v) in env.iter_mut() {
+        match *k {
+            "SWARM_MODE" => *v = "legacy".into(),
+            "SWARM_IMAGE" => *v = "nimblestratus/rpi-swarm".into(),
+            "SWARM_DISCOVERY" => *v = "nodes://10.0.5.26:2376,10.0.5.27:2376".into(),
+            _ => {}
+        }
+    }
+    env.extend([
+        ("ROLE", "manager".to_string()),
+        ("DOCKER_INSTALL", "snap".into()),
+        ("DOCKER_SNAP", "/writable/clem-image/docker.snap".into()),
+        (
+            "SWARM_IMAGE_FILE",
+            "/writable/clem-image/swarm-image.tar".into(),
+        ),
+    ]);
+    write_env_owned(&node, &env);
+    fs::write(node.at("/writable/clem-image/docker.snap"), b"snap").unwrap();
+    fs::write(node.at("/writable/clem-image/swarm-image.tar"), b"tar").unwrap();
+    // The snap's docker answers in /apps/bin once installed; `images -q` is empty until
+    // the tarball is loaded.
+    fs::remove_file(node.bin().join("docker")).unwrap();
+    node.write_fake(
+        &node.at("/apps/bin/docker"),
+        "docker",
+        r#"
+case "$1" in
+images) if [ -e "$STATE/loaded" ]; then echo 0123abcd; fi ;;
+load) touch "$STATE/loaded" ;;
+ps) n="${4#name=}"; if [ -e "$STATE/container-$n" ]; then cat "$STATE/container-$n"; fi ;;
+run) echo "id-$5" >"$STATE/container-$5" ;;
+esac
+exit 0
+"#,
+    );
+
+    node.run_ok();
+
+    let calls = node.calls();
+    let root = node.root();
+    let at = |p: &str| root.join(p.trim_start_matches('/')).display().to_string();
+    let install = pos(
+        &calls,
+        &[
+            "snappy",
+            "install",
+            "--allow-unauthenticated",
+            &at("/writable/clem-image/docker.snap"),
+        ],
+    );
+    assert_snappy_configured(&node, "1.6.1.002");
+    let restart = pos(
+        &calls,
+        &[
+            "systemctl",
+            "restart",
+            "docker_docker-daemon_1.6.1.002.service",
+        ],
+    );
+    let load = pos(
+        &calls,
+        &[
+            "docker",
+            "load",
+            "-i",
+            &at("/writable/clem-image/swarm-image.tar"),
+        ],
+    );
+    let first_run = calls
+        .iter()
+        .position(|c| c.starts_with(&argv(&["docker", "run"])))
+        .expect("docker run");
+    assert!(
+        install < restart && restart < load && load < first_run,
+        "{calls:#?}"
+    );
+    let manager = calls
+        .iter()
+        .find(|c| c.contains(&"clem-swarm-manager".to_string()) && c[1] == "run")
+        .expect("manager container");
+    for flag in [
+        "--tlsverify",
+        "--tlscacert=/certs/ca.pem",
+        "--tlscert=/certs/manager-client-cert.pem",
+        "--tlskey=/certs/manager-client-key.pem",
+    ] {
+        assert!(manager.contains(&flag.to_string()), "{manager:?}");
+    }
+    pos(
+        &calls,
+        &[
+            "docker",
+            "run",
+            "-d",
+            "--restart=always",
+            "--name",
+            "clem-swarm-agent",
+            "nimblestratus/rpi-swarm",
+            "join",
+            "--addr=10.0.5.26:2376",
+            "nodes://10.0.5.26:2376,10.0.5.27:2376",
+        ],
+    );
+    // A second run (e.g. after a reboot before the marker): the image is not loaded again.
+    fs::remove_file(node.done()).ok();
+    node.clear_log();
+    node.run_ok();
+    assert!(
+        node.calls_of(&["docker", "load"]).is_empty(),
+        "{:#?}",
+        node.calls()
+    );
 }

@@ -25,7 +25,7 @@ log() { echo "clem-firstboot: $*"; }
 # Pulls (`run`, `pull`) get longer: a Pi on a slow link may need minutes for an image.
 docker() {
     local limit="${CLEM_DOCKER_TIMEOUT:-90}"
-    case "${1:-}" in run | pull) limit="${CLEM_DOCKER_PULL_TIMEOUT:-900}" ;; esac
+    case "${1:-}" in run | pull | load) limit="${CLEM_DOCKER_PULL_TIMEOUT:-900}" ;; esac
     timeout --kill-after=10 "$limit" docker "$@"
 }
 
@@ -41,9 +41,20 @@ TLS_DIR="$CONF_DIR/tls"
 
 # retry CMD...: run CMD until it succeeds, doubling the wait up to a minute.
 retry() {
-    local try=1 delay=2
+    retry_n "$MAX_TRIES" "$@"
+}
+
+# retry_long CMD...: for what waits on the network (a package archive): about half an
+# hour of tries before the unit's own restart takes over.
+retry_long() {
+    retry_n "${CLEM_LONG_TRIES:-35}" "$@"
+}
+
+retry_n() {
+    local max=$1 try=1 delay=2
+    shift
     until "$@"; do
-        if [ "$try" -ge "$MAX_TRIES" ]; then
+        if [ "$try" -ge "$max" ]; then
             log "giving up on '$*' after $try tries"
             return 1
         fi
@@ -74,16 +85,13 @@ snappy_options() {
 }
 
 snappy_install_docker() {
-    local snap
-    for snap in "$ROOT$CONF_DIR"/docker*.snap; do
-        if [ -e "$snap" ]; then
-            log "installing docker from $snap (offline)"
-            snappy install --allow-unauthenticated "$snap"
-            return
-        fi
-    done
-    log "installing docker from the store"
-    snappy install docker
+    if [ -z "${DOCKER_SNAP:-}" ]; then
+        # build refuses a Snappy image with no docker and no snap: the 15.04 store is gone.
+        log "docker is not installed and no docker snap was put on this image"
+        return 1
+    fi
+    log "installing docker from $DOCKER_SNAP (offline)"
+    snappy install --allow-unauthenticated "$ROOT$DOCKER_SNAP"
 }
 
 configure_snappy() {
@@ -133,6 +141,84 @@ configure_snappy() {
     fi
     log "restarting $unit"
     systemctl restart "$unit"
+}
+
+# apt, waiting up to ten minutes for a lock held by the image's own first-boot jobs
+# (unattended-upgrades, apt-daily); noninteractive, keeping conffiles as they are. A Pi has
+# no real-time clock and an isolated cluster may never get network time: without
+# Check-Date a Release file "not valid yet" would stop the install for good. Signatures
+# are still checked.
+apt_get() {
+    DEBIAN_FRONTEND=noninteractive timeout --kill-after=30 "${CLEM_APT_TIMEOUT:-1800}" \
+        apt-get -q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 \
+        -o Acquire::Check-Date=false -o Dpkg::Options::=--force-confold "$@"
+}
+
+have_dockerd() {
+    local d
+    for d in /usr/sbin/dockerd /usr/bin/dockerd; do
+        if [ -x "$ROOT$d" ]; then return 0; fi
+    done
+    return 1
+}
+
+# The distribution's docker through the image's own apt sources. Fails (to be retried)
+# until the archive answers: the network may come up minutes after the node.
+apt_install_docker() {
+    log "installing docker from the image's apt sources"
+    apt_get update || return 1
+    # apt-get update succeeds even when no source answered: ask for a candidate.
+    if ! apt-cache show docker.io >/dev/null 2>&1; then
+        log "docker.io is not in the package lists (yet): is the archive reachable?"
+        return 1
+    fi
+    local pkgs=(docker.io)
+    # Debian trixie and later package the CLI on its own (docker.io only recommends it).
+    if apt-cache show docker-cli >/dev/null 2>&1; then pkgs+=(docker-cli); fi
+    apt_get install -y --no-install-recommends "${pkgs[@]}"
+}
+
+# An offline bundle of .deb files that clem-image put on the image: no network needed.
+bundle_install_docker() {
+    local debs=()
+    local f
+    for f in "$ROOT$DOCKER_DEBS"/*.deb; do
+        if [ -e "$f" ]; then debs+=("$f"); fi
+    done
+    if [ "${#debs[@]}" -eq 0 ]; then
+        log "no .deb files in $DOCKER_DEBS"
+        return 1
+    fi
+    log "installing docker from ${#debs[@]} packages in $DOCKER_DEBS (offline)"
+    apt_get install -y --no-install-recommends "${debs[@]}"
+}
+
+install_docker() {
+    case "${DOCKER_INSTALL:-present}" in
+        apt) retry_long apt_install_docker ;;
+        bundle) retry bundle_install_docker ;;
+        *) return 0 ;;
+    esac
+}
+
+# The login user may use docker, as the packages' docker group allows.
+docker_group() {
+    if [ -z "${LOGIN_USER:-}" ] || ! getent group docker >/dev/null; then return 0; fi
+    if ! id "$LOGIN_USER" >/dev/null 2>&1; then
+        log "no user $LOGIN_USER (yet) to add to the docker group"
+        return 0
+    fi
+    if id -nG "$LOGIN_USER" | tr ' ' '\n' | grep -qxF docker; then return 0; fi
+    log "adding $LOGIN_USER to the docker group"
+    usermod -aG docker "$LOGIN_USER"
+}
+
+# Docker where the image has none (Debian family), then its group for the login user.
+ensure_docker_debian() {
+    if ! have_dockerd || [ ! -x "$ROOT/usr/bin/docker" ]; then
+        install_docker
+    fi
+    docker_group
 }
 
 configure_systemd() {
@@ -240,6 +326,18 @@ swarm_init() {
     docker swarm init --advertise-addr "$addr" ${pool[@]+"${pool[@]}"}
 }
 
+# The swarm image from the tarball build put on the image: a 2015 docker may not be able to
+# pull it from today's registries.
+load_swarm_image() {
+    if [ -z "${SWARM_IMAGE_FILE:-}" ]; then return 0; fi
+    if [ -n "$(docker images -q "$SWARM_IMAGE" 2>/dev/null)" ]; then
+        log "$SWARM_IMAGE is already loaded"
+        return 0
+    fi
+    log "loading $SWARM_IMAGE from $SWARM_IMAGE_FILE"
+    docker load -i "$ROOT$SWARM_IMAGE_FILE"
+}
+
 # Legacy swarm, manager side: the 2015 swarm manager container over static discovery.
 start_legacy_manager() {
     if [ -n "$(docker ps -aq --filter name=clem-swarm-manager)" ]; then
@@ -257,7 +355,8 @@ start_legacy_manager() {
 }
 
 main() {
-    log "node $NODE_NAME: docker $DOCKER_MODE, swarm $SWARM_MODE"
+    log "node $NODE_NAME: docker $DOCKER_MODE (${DOCKER_INSTALL:-present}), swarm $SWARM_MODE"
+    if [ "$FLAVOUR" != snappy-core-15 ]; then ensure_docker_debian; fi
     if [ "$DOCKER_MODE" != none ]; then
         case "$FLAVOUR" in
             snappy-core-15) configure_snappy ;;
@@ -283,6 +382,7 @@ main() {
             fi
             ;;
         legacy)
+            retry load_swarm_image
             if [ "${ROLE:-worker}" = manager ]; then retry start_legacy_manager; fi
             retry join_legacy
             ;;

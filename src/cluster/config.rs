@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token, UserName};
 use crate::cloudinit::{CloudConfigError, Fragment, Origin};
+use crate::docker::SwarmSupport;
 use crate::node::NodeName;
 
 #[derive(Debug, Error)]
@@ -92,6 +93,9 @@ struct ClusterSection {
     dns: Vec<IpAddr>,
     /// A docker `.snap` to install offline on Snappy 15.04 (the store is gone).
     docker_snap: Option<PathBuf>,
+    /// A directory of `.deb` files (docker, its CLI, their dependencies) installed at first
+    /// boot with no network, on Debian-family images without docker.
+    docker_debs: Option<PathBuf>,
     /// The login user cloud-init creates (default: `pi` on Raspberry Pi OS, `ubuntu` on
     /// Ubuntu).
     user: Option<UserName>,
@@ -110,6 +114,9 @@ struct SwarmSection {
     token: Option<Token>,
     discovery: Option<Discovery>,
     image: Option<ImageRef>,
+    /// The legacy swarm's image as a `docker save` tarball, loaded at first boot (a 2015
+    /// docker may not pull from today's registries).
+    image_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +195,11 @@ pub struct Cluster {
     pub gateway: Option<IpAddr>,
     pub dns: Vec<IpAddr>,
     pub docker_snap: Option<PathBuf>,
+    pub docker_debs: Option<PathBuf>,
+    /// The legacy swarm's image as a `docker save` tarball.
+    pub swarm_image_file: Option<PathBuf>,
+    /// `[swarm] mode` was given: the swarm is not adapted to the image's docker.
+    pub swarm_explicit: bool,
     pub user: Option<UserName>,
     /// Extra cloud-config for every node.
     pub cloud_config: Option<Fragment>,
@@ -371,20 +383,7 @@ impl Cluster {
             SwarmKind::Legacy => {
                 let discovery = match file.swarm.discovery.clone() {
                     Some(d) => d,
-                    None => {
-                        // Static discovery from the config: every node's address:port.
-                        let port = docker.port().unwrap_or(2375);
-                        let list: Vec<String> = members
-                            .iter()
-                            .map(|n| match &n.address {
-                                Some(a) => format!("{}:{port}", a.addr),
-                                None => format!("{}:{port}", n.name),
-                            })
-                            .collect();
-                        format!("nodes://{}", list.join(","))
-                            .parse()
-                            .map_err(|e: String| ConfigError::Conflict(e))?
-                    }
+                    None => static_discovery(&members, docker)?,
                 };
                 Swarm::Legacy {
                     discovery,
@@ -451,6 +450,19 @@ impl Cluster {
                 .docker_snap
                 .as_ref()
                 .map(|p| base.join(expand_home(p))),
+            docker_debs: file
+                .cluster
+                .docker_debs
+                .as_ref()
+                .map(|p| base.join(expand_home(p))),
+            swarm_image_file: file
+                .swarm
+                .image_file
+                .as_ref()
+                .map(|p| base.join(expand_home(p))),
+            swarm_explicit: file.swarm.mode.is_some()
+                || file.swarm.manager.is_some()
+                || file.swarm.token.is_some(),
             interface: file
                 .cluster
                 .interface
@@ -463,6 +475,60 @@ impl Cluster {
             nodes,
             members,
         })
+    }
+}
+
+/// Static discovery from the config: every member's `address:port` (its name where it has
+/// no address).
+fn static_discovery(
+    members: &[NodeSpec],
+    docker: DockerExposure,
+) -> Result<Discovery, ConfigError> {
+    let port = docker.port().unwrap_or(2375);
+    let list: Vec<String> = members
+        .iter()
+        .map(|n| match &n.address {
+            Some(a) => format!("{}:{port}", a.addr),
+            None => format!("{}:{port}", n.name),
+        })
+        .collect();
+    format!("nodes://{}", list.join(","))
+        .parse()
+        .map_err(|e: String| ConfigError::Conflict(e))
+}
+
+impl Cluster {
+    /// Docker is needed on the nodes: exposed on TCP, or a swarm to run.
+    pub fn wants_docker(&self) -> bool {
+        self.docker != DockerExposure::None || !matches!(self.swarm, Swarm::None)
+    }
+
+    /// Fits the swarm to the docker the nodes will run. Swarm mode needs Docker 1.12: on an
+    /// older docker the default becomes the standalone swarm (static `nodes://` discovery,
+    /// TLS as configured); swarm mode asked for explicitly is refused.
+    pub fn fit_swarm(
+        mut self,
+        support: SwarmSupport,
+        version: &str,
+    ) -> Result<Cluster, ConfigError> {
+        let swarm_mode = matches!(self.swarm, Swarm::ZeroTouch { .. } | Swarm::Join { .. });
+        if support == SwarmSupport::SwarmMode || !swarm_mode {
+            return Ok(self);
+        }
+        if self.swarm_explicit {
+            return Err(ConfigError::Conflict(format!(
+                "[swarm] mode = \"swarm-mode\" needs Docker 1.12 or later (`docker swarm` arrived in 1.12), and the nodes' docker is {version}: use mode = \"legacy\" (the standalone swarm of 2015), or give a newer docker"
+            )));
+        }
+        self.swarm = Swarm::Legacy {
+            discovery: static_discovery(&self.members, self.docker)?,
+            image: DEFAULT_LEGACY_IMAGE.parse().expect("valid"),
+        };
+        self.warnings.push(format!(
+            "docker {version} has no swarm mode (Docker 1.12 and later): the nodes run the standalone swarm of 2015 instead, with static nodes:// discovery{}",
+            if self.docker == DockerExposure::Tls { " and TLS" } else { "" }
+        ));
+        Ok(self)
     }
 }
 

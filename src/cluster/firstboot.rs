@@ -3,14 +3,17 @@
 //! node's own view (`/etc/...`); the flavour maps them onto partitions.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use thiserror::Error;
 
 use super::config::{overlay_pool, Cluster, DockerExposure, NodeSpec, Role, Swarm};
 use super::tls::{ClusterCa, TlsError};
 use super::values::shell_quote;
+use crate::docker::InstallKind;
 use crate::flavour::Flavour;
 use crate::overlay::{self, TemplateError};
+use crate::plan::HostFile;
 
 #[derive(Debug, Error)]
 pub enum FirstBootError {
@@ -18,6 +21,23 @@ pub enum FirstBootError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("{0}: a .deb file name must be letters, digits and . _ + ~ - (it lands on the node as it is)")]
+    DebName(PathBuf),
+}
+
+/// A bundle file's name, as it lands on the node: plain characters only, since the first
+/// boot passes it to apt.
+fn deb_name(f: &HostFile) -> Result<&str, FirstBootError> {
+    f.path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| {
+            n.ends_with(".deb")
+                && !n.starts_with(['.', '-'])
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
+        })
+        .ok_or_else(|| FirstBootError::DebName(f.path.clone()))
 }
 
 /// One file (or symlink) as the node will see it.
@@ -32,6 +52,24 @@ pub struct NodeFile {
 pub enum Body {
     Data(Vec<u8>),
     Symlink(String),
+    /// A file from the build host (a docker bundle, snap or image tarball), streamed.
+    Copy(HostFile),
+}
+
+/// What the first boot needs beyond the cluster config: how this image gets docker and the
+/// files build puts on it for that, and who logs in.
+pub struct Engine<'a> {
+    pub install: InstallKind,
+    /// `.deb` files of an offline bundle.
+    pub debs: &'a [HostFile],
+    /// A 15.04 docker snap.
+    pub snap: Option<&'a HostFile>,
+    /// The legacy swarm's image, a `docker save` tarball.
+    pub swarm_image: Option<&'a HostFile>,
+    /// The user who gets the `docker` group.
+    pub login_user: &'a str,
+    /// The docker version the node will run, when build knows it (for `explain`).
+    pub version: Option<&'a str>,
 }
 
 pub const UNIT_NAME: &str = "clem-firstboot.service";
@@ -48,6 +86,10 @@ pub struct Layout {
     pub watch_script: &'static str,
     /// Where the done marker lives (must be writable on the node).
     pub state_dir: &'static str,
+    /// Where large files for the first boot go (a docker snap, an image tarball).
+    pub data_dir: &'static str,
+    /// Where an offline docker bundle's `.deb` files go.
+    pub debs_dir: &'static str,
 }
 
 /// The network address of an IPv4 `address/prefix`.
@@ -90,6 +132,8 @@ pub fn layout(flavour: Flavour) -> Layout {
             docker_unit: "snappy-autopilot.service",
             watch_script: "/writable/clem-image/swarm-watch",
             state_dir: "/writable/clem-image/state",
+            data_dir: "/writable/clem-image",
+            debs_dir: "/writable/clem-image/debs",
         },
         _ => Layout {
             conf_dir: "/etc/clem-image",
@@ -97,6 +141,8 @@ pub fn layout(flavour: Flavour) -> Layout {
             docker_unit: "containerd.service",
             watch_script: "/usr/local/lib/clem-image/swarm-watch",
             state_dir: "/var/lib/clem-image",
+            data_dir: "/var/lib/clem-image",
+            debs_dir: crate::docker::BUNDLE_DIR,
         },
     }
 }
@@ -107,6 +153,7 @@ pub fn node_files(
     ca: Option<&ClusterCa>,
     node: &NodeSpec,
     flavour: Flavour,
+    engine: &Engine<'_>,
 ) -> Result<Vec<NodeFile>, FirstBootError> {
     let lay = layout(flavour);
     let q = |s: &str| shell_quote(s);
@@ -164,6 +211,37 @@ pub fn node_files(
     vars.insert("swarm_manager", q(&manager));
     vars.insert("swarm_image", q(&image));
     vars.insert("swarm_discovery", q(&discovery));
+    vars.insert("docker_install", q(engine.install.as_str()));
+    vars.insert("login_user", q(engine.login_user));
+    vars.insert("docker_version", q(engine.version.unwrap_or_default()));
+    let snap_path = format!("{}/docker.snap", lay.data_dir);
+    let image_path = format!("{}/swarm-image.tar", lay.data_dir);
+    let legacy = matches!(cluster.swarm, Swarm::Legacy { .. });
+    let swarm_image = engine.swarm_image.filter(|_| legacy);
+    vars.insert(
+        "docker_debs",
+        q(if engine.debs.is_empty() {
+            ""
+        } else {
+            lay.debs_dir
+        }),
+    );
+    vars.insert(
+        "docker_snap",
+        q(if engine.snap.is_some() {
+            &snap_path
+        } else {
+            ""
+        }),
+    );
+    vars.insert(
+        "swarm_image_file",
+        q(if swarm_image.is_some() {
+            &image_path
+        } else {
+            ""
+        }),
+    );
     vars.insert("conf_dir", lay.conf_dir.to_string());
     vars.insert("script", lay.script.to_string());
     vars.insert("docker_unit", lay.docker_unit.to_string());
@@ -199,6 +277,20 @@ pub fn node_files(
             mode: 0o777,
         },
     ];
+    let copy = |path: String, f: &HostFile| NodeFile {
+        path,
+        body: Body::Copy(f.clone()),
+        mode: 0o644,
+    };
+    for deb in engine.debs {
+        files.push(copy(format!("{}/{}", lay.debs_dir, deb_name(deb)?), deb));
+    }
+    if let Some(snap) = engine.snap {
+        files.push(copy(snap_path.clone(), snap));
+    }
+    if let Some(tar) = swarm_image {
+        files.push(copy(image_path.clone(), tar));
+    }
     if let Swarm::Join { token, .. } = &cluster.swarm {
         files.push(data(
             format!("{conf}/swarm-token"),

@@ -229,3 +229,16 @@ impl<'a> Img<'a> {
         None
     }
 }
+
+impl crate::docker::NodeView for Img<'_> {
+    fn read_bytes(&self, path: &str) -> Option<Vec<u8>> {
+        let (n, p) = self.loc(path)?;
+        self.p_read(n, &p)
+    }
+    fn present(&self, path: &str) -> bool {
+        self.exists(path)
+    }
+    fn names(&self, dir: &str) -> Vec<String> {
+        self.list(dir).into_iter().map(|c| c.name).collect()
+    }
+}

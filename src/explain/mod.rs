@@ -8,6 +8,7 @@
 //! `/home` is `user-data/`, `/writable/...` is the partition itself).
 
 mod boot;
+mod engine;
 mod image;
 mod text;
 mod yaml;
@@ -17,10 +18,12 @@ use std::path::Path;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::docker::NodeView;
 use crate::flavour::Flavour;
 use crate::fs::{EntryKind, FsKind};
 use crate::inspect::{InspectError, RawImage};
 use crate::probe::{self, ImageInfo, ProbeError};
+pub use engine::{DockerEngine, EngineInstall, EngineStatus};
 use image::Img;
 pub use yaml::Doc;
 
@@ -37,6 +40,8 @@ pub enum ExplainError {
 pub enum Level {
     Error,
     Warning,
+    /// Worth knowing before the first boot; never an error, not even with `--strict`.
+    Note,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +63,12 @@ impl Finding {
             reason: reason.into(),
         }
     }
+    fn note(reason: impl Into<String>) -> Finding {
+        Finding {
+            level: Level::Note,
+            reason: reason.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +81,8 @@ pub struct Explanation {
     /// The seed cloud-init's NoCloud datasource will read (`null`: none found).
     pub seed: Option<Seed>,
     pub previous_run: PreviousRun,
+    /// Docker's engine: on the image, installed at first boot, or missing.
+    pub docker_engine: DockerEngine,
     pub first_boot: FirstBoot,
     pub findings: Vec<Finding>,
 }
@@ -228,6 +241,11 @@ pub fn check_seed(info: &ImageInfo, image: &Path) -> Vec<Finding> {
 /// The seed checks on a finished image (`.img` or `.img.xz`), for `build` and `verify`.
 pub fn check_built_image(path: &Path) -> Result<Vec<Finding>, ExplainError> {
     Ok(explain_image(path)?.findings)
+}
+
+/// Runs `f` on the image at `raw` as the node will see it.
+pub fn with_view<R>(info: &ImageInfo, raw: &Path, f: impl FnOnce(&dyn NodeView) -> R) -> R {
+    f(&Img::new(info, raw))
 }
 
 /// A line's `key=value` options of the kernel command line, `ds=` parsed for NoCloud.
@@ -693,6 +711,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         network_doc.as_ref(),
         default_user,
     );
+    let docker_engine = engine::engine(&img, engine::node_env(&img).as_ref(), &mut findings);
     let version = installed_version(&img);
     let cloud_init = CloudInit {
         installed,
@@ -711,6 +730,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         datasource: ds,
         seed,
         previous_run: previous,
+        docker_engine,
         first_boot,
         findings,
     };
@@ -723,12 +743,16 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
 pub fn report_findings(image: &Path, findings: &[Finding], strict: bool) -> i32 {
     let mut fail = false;
     for f in findings {
-        let bad = f.level == Level::Error || strict;
+        let bad = f.level == Level::Error || (strict && f.level == Level::Warning);
         fail |= bad;
-        let l = if bad { "error" } else { "warning" };
+        let l = match f.level {
+            _ if bad => "error",
+            Level::Note => "note",
+            _ => "warning",
+        };
         eprintln!("{l}: {}: seed check: {}", image.display(), f.reason);
     }
-    if findings.is_empty() {
+    if findings.iter().all(|f| f.level == Level::Note) {
         println!("{}: seed checks OK", image.display());
     }
     i32::from(fail)

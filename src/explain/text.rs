@@ -77,6 +77,8 @@ pub(super) fn summary(ex: &Explanation) -> Vec<String> {
             u.conditions.join(" and ")
         ));
     }
+    let login = fb.users.first().map(|u| u.name.as_str());
+    s.extend(ex.docker_engine.summary(login));
     match &fb.docker {
         Some(d) => s.push(format!(
             "Docker listens on {}{} (from {}).",
@@ -196,6 +198,7 @@ impl Explanation {
                 let l = match f.level {
                     Level::Error => "error",
                     Level::Warning => "warning",
+                    Level::Note => "note",
                 };
                 t.push_str(&format!("  {l}: {}\n", f.reason));
             }

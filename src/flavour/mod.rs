@@ -17,9 +17,10 @@ use thiserror::Error;
 use crate::cluster::config::{Cluster, NodeSpec};
 use crate::cluster::firstboot::{self, FirstBootError};
 use crate::cluster::tls::ClusterCa;
+use crate::docker::{EnginePlan, Provision};
 use crate::fs::ext4::read::Ext4ReadError;
 use crate::overlay::TemplateError;
-use crate::plan::NodePlan;
+use crate::plan::{HostFile, NodePlan};
 use crate::probe::{ImageInfo, ProbeError};
 use crate::sshkey::PublicKey;
 
@@ -89,6 +90,23 @@ impl Flavour {
     }
 }
 
+/// The docker files and facts the first-boot files carry, from the build's decision.
+fn first_boot_engine<'a>(inp: &NodeInputs<'a>, user: &'a str) -> firstboot::Engine<'a> {
+    let (debs, snap) = match &inp.engine.provision {
+        Provision::Bundle { files, .. } => (&files[..], None),
+        Provision::Snap { file, .. } => (&[][..], Some(file)),
+        _ => (&[][..], None),
+    };
+    firstboot::Engine {
+        install: inp.engine.provision.kind(),
+        debs,
+        snap,
+        swarm_image: inp.swarm_image,
+        login_user: user,
+        version: inp.engine.version.as_deref(),
+    }
+}
+
 /// Everything a node's plan is made from.
 pub struct NodeInputs<'a> {
     pub cluster: &'a Cluster,
@@ -96,6 +114,10 @@ pub struct NodeInputs<'a> {
     pub keys: &'a [PublicKey],
     pub ca: Option<&'a ClusterCa>,
     pub epoch: u64,
+    /// How the nodes get docker (decided once for the image).
+    pub engine: &'a EnginePlan,
+    /// The legacy swarm's image tarball, checked by build.
+    pub swarm_image: Option<&'a HostFile>,
 }
 
 /// What the build writes into this image for one node. `image` is read (never written)
@@ -106,14 +128,12 @@ pub fn plan_node(
     inp: &NodeInputs<'_>,
 ) -> Result<NodePlan, PlanError> {
     let mut plan = NodePlan::new(inp.node.name.clone());
-    let files = firstboot::node_files(inp.cluster, inp.ca, inp.node, info.flavour)?;
+    let user = seed::login_user(info.flavour, inp);
+    let engine = first_boot_engine(inp, &user);
+    let files = firstboot::node_files(inp.cluster, inp.ca, inp.node, info.flavour, &engine)?;
     match info.flavour {
         Flavour::SnappyCore15 => snappy::plan(info, image, inp, &files, &mut plan)?,
         Flavour::RaspberryPiOs | Flavour::UbuntuPi => {
-            if inp.cluster.docker_snap.is_some() {
-                plan.notes
-                    .push("docker_snap is for Snappy 15.04 images only; ignored".into());
-            }
             rootfs::plan(info, image, inp, &files, &mut plan)?;
             seed::fat_seed(info, inp, &mut plan)?;
         }

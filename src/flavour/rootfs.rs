@@ -54,6 +54,7 @@ pub(super) fn push_node_files(
         let kind = match &f.body {
             Body::Data(d) => OpKind::File { data: d.clone() },
             Body::Symlink(t) => OpKind::Symlink { target: t.clone() },
+            Body::Copy(h) => OpKind::Copy { source: h.clone() },
         };
         plan.push(FileOp::ext4(
             part,

@@ -19,6 +19,15 @@ pub(super) fn default_user(flavour: Flavour) -> &'static str {
     }
 }
 
+/// The user cloud-init creates and the keys go to: `[cluster] user`, else the flavour's.
+pub(super) fn login_user(flavour: Flavour, inp: &NodeInputs<'_>) -> String {
+    inp.cluster
+        .user
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| default_user(flavour).to_string())
+}
+
 /// Rendered `(meta-data, user-data)` for a node: clem-image's own user-data from
 /// `overlays/`, with the user's extra cloud-config (cluster, then node) merged under it.
 /// What the merge decided goes into the plan's notes.
@@ -34,12 +43,7 @@ pub(super) fn render(
     // Safe unquoted: a validated host name is only [a-z0-9.-].
     vars.insert("node", node.to_string());
     vars.insert("ssh_authorized_keys", overlay::yaml_list(&key_lines));
-    let user = inp
-        .cluster
-        .user
-        .as_ref()
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| default_user(flavour).to_string());
+    let user = login_user(flavour, inp);
     vars.insert("user", overlay::yaml_str(&user));
     let user_data = match flavour {
         Flavour::SnappyCore15 => overlay::SNAPPY_USER_DATA.render(&vars)?,

@@ -195,32 +195,6 @@ pub(super) fn plan(
         ));
     }
 
-    // The 15.04 store is gone: a docker .snap from the config is installed offline from here.
-    if let Some(snap) = &inp.cluster.docker_snap {
-        let name = snap
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| {
-                n.starts_with("docker")
-                    && n.ends_with(".snap")
-                    && n.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            })
-            .ok_or_else(|| {
-                PlanError::Input(format!(
-                    "{}: a docker snap must be named docker*.snap (letters, digits, . _ -)",
-                    snap.display()
-                ))
-            })?;
-        let data = std::fs::read(snap)
-            .map_err(|e| PlanError::Input(format!("{}: cannot read: {e}", snap.display())))?;
-        plan.push(op(
-            &format!("/clem-image/{name}"),
-            OpKind::File { data },
-            Owner::root(0o644),
-        ));
-    }
-
     // First-boot files: /writable/... is the partition root; /etc/systemd/system is mapped.
     let lay = layout(info.flavour);
     let conf = lay.conf_dir.trim_start_matches("/writable");

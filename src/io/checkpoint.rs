@@ -73,7 +73,7 @@ fn hash_stream(rx: Receiver<Vec<u8>>) -> Checkpoints {
             h.update(&rest[..n]);
             len += n as u64;
             rest = &rest[n..];
-            if len % STRIDE == 0 {
+            if len.is_multiple_of(STRIDE) {
                 states.push(h.clone());
             }
         }

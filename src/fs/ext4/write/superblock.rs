@@ -325,7 +325,7 @@ impl Superblock {
         if g <= 1 || !self.sparse_super {
             return true;
         }
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             return false;
         }
         [3u32, 5, 7].iter().any(|&p| {
