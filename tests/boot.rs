@@ -84,6 +84,50 @@ const ROGUE: Node = Node {
     mac: "52:54:00:c1:00:13",
 };
 
+/// Built from its own config with `docker_debs` (the repository's .deb files) and booted
+/// with no package server at all: docker must come from the bundle on the image.
+const OFFLINE: Node = Node {
+    name: "rpi4",
+    cidr: "10.0.5.14/24",
+    role: "manager",
+    mac: "52:54:00:c1:00:14",
+};
+
+/// The local package repository, served on 127.0.0.1 for guests started with
+/// `--repo-port`; dropping it stops the server.
+struct PkgServer {
+    state: PathBuf,
+}
+
+impl PkgServer {
+    fn start(repo: &Path, port: u16, state: &Path) -> PkgServer {
+        let o = run(Command::new(scripts().join("pkg-server.sh"))
+            .arg("start")
+            .arg("--dir")
+            .arg(repo)
+            .args(["--port", &port.to_string()])
+            .arg("--state")
+            .arg(state));
+        assert!(o.status.success(), "pkg-server.sh start:\n{}", text(&o));
+        PkgServer {
+            state: state.to_owned(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("pkg-server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PkgServer {
+    fn drop(&mut self) {
+        let _ = Command::new(scripts().join("pkg-server.sh"))
+            .args(["stop", "--state"])
+            .arg(&self.state)
+            .status();
+    }
+}
+
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/boot")
 }
@@ -235,6 +279,49 @@ impl Drop for Vms {
     }
 }
 
+/// Starts one guest on `image` (run-vm.sh), on the cluster segment `mcast`, with the
+/// package repository at 10.0.2.100 when `repo_port` is given. The guest is registered in
+/// `vms` before any assertion, so it is stopped in any case.
+fn start_vm(
+    vms: &mut Vms,
+    work: &Path,
+    n: &Node,
+    image: &Path,
+    mcast: &str,
+    repo_port: Option<u16>,
+) {
+    let ports = free_tcp_ports(3);
+    let vm = Vm {
+        name: n.name,
+        dir: work.join(format!("vm-{}", n.name)),
+        ssh_port: ports[0],
+        docker_port: ports[1],
+        plain_port: ports[2],
+    };
+    let mut cmd = Command::new(scripts().join("run-vm.sh"));
+    cmd.arg("start")
+        .arg("--image")
+        .arg(image)
+        .arg("--dir")
+        .arg(&vm.dir)
+        .args(["--mac", n.mac, "--mcast", mcast])
+        .args(["--ssh-port", &vm.ssh_port.to_string()])
+        .args(["--docker-port", &vm.docker_port.to_string()])
+        .args(["--plain-port", &vm.plain_port.to_string()]);
+    if let Some(p) = repo_port {
+        cmd.args(["--repo-port", &p.to_string()]);
+    }
+    let o = run(&mut cmd);
+    vms.vms.push(vm);
+    assert!(
+        o.status.success(),
+        "run-vm.sh start {}:\n{}",
+        n.name,
+        text(&o)
+    );
+    println!("{}", text(&o).trim());
+}
+
 /// Byte offset of an image's first partition (bootfs), for mtools' `-i IMG@@OFFSET`.
 fn bootfs(img: &Path) -> String {
     let parts = common::sfdisk_parts(img);
@@ -310,6 +397,13 @@ fn two_nodes_form_a_swarm() {
     let o = run(make.arg(&work).env("CLEM_BOOT_CACHE", &cache));
     assert!(o.status.success(), "make-base.sh failed:\n{}", text(&o));
     let base = work.join("base.img");
+    // The repository the base's only apt source points at (docker.io, docker-cli and their
+    // dependencies); its .debs double as the offline node's bundle.
+    let repo = work.join("repo");
+    assert!(
+        repo.join("Packages").exists(),
+        "make-base.sh made no repo/Packages"
+    );
     println!("base image: {} ({})", elapsed(t), text(&o).trim());
 
     // 2. Cluster config and images.
@@ -357,6 +451,12 @@ fn two_nodes_form_a_swarm() {
         .arg(&out)
         .env("HOME", &work));
     assert!(o.status.success(), "clem-image build failed:\n{}", text(&o));
+    // The base has no docker: the build says the first boot installs it over apt.
+    assert!(
+        text(&o).contains("the first boot installs docker.io (and docker-cli) from the image's apt sources (http://10.0.2.100/)"),
+        "build did not say how docker gets there:\n{}",
+        text(&o)
+    );
     // The rogue worker: same config, another cluster directory, so another CA.
     let other = work.join("cluster-other");
     let out_rogue = work.join("out-rogue");
@@ -373,7 +473,45 @@ fn two_nodes_form_a_swarm() {
         .arg(&out_rogue)
         .env("HOME", &work));
     assert!(o.status.success(), "clem-image build failed:\n{}", text(&o));
-    println!("clem-image build (2 nodes): {}", elapsed(t));
+    // The offline node: its own cluster (CA), docker from the bundle, no swarm.
+    let offline_cfg = work.join("cluster-offline.toml");
+    std::fs::write(
+        &offline_cfg,
+        format!(
+            "[cluster]\nssh_keys = [\"{}\"]\ndocker = \"tls\"\ninterface = \"eth0\"\ndocker_debs = \"{}\"\n\
+             [swarm]\nmode = \"none\"\n[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n",
+            public.display(),
+            repo.display(),
+            OFFLINE.name,
+            OFFLINE.cidr,
+            OFFLINE.role
+        ),
+    )
+    .unwrap();
+    let offline_dir = work.join("cluster-offline");
+    let out_offline = work.join("out-offline");
+    let o = run(Command::new(BIN)
+        .arg("build")
+        .arg("--image")
+        .arg(&base)
+        .arg("--config")
+        .arg(&offline_cfg)
+        .arg("--cluster-dir")
+        .arg(&offline_dir)
+        .arg("--out")
+        .arg(&out_offline)
+        .env("HOME", &work));
+    assert!(
+        o.status.success(),
+        "clem-image build (offline) failed:\n{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("installed at first boot without network"),
+        "{}",
+        text(&o)
+    );
+    println!("clem-image build (4 nodes, 3 clusters): {}", elapsed(t));
 
     for n in &NODES {
         let img = out.join(format!("{}.img", n.name));
@@ -394,62 +532,20 @@ fn two_nodes_form_a_swarm() {
         vms: Vec::new(),
     };
     let t_boot = Instant::now();
-    let ports = free_tcp_ports(3 * NODES.len());
-    for (i, n) in NODES.iter().enumerate() {
-        let vm = Vm {
-            name: n.name,
-            dir: work.join(format!("vm-{}", n.name)),
-            ssh_port: ports[3 * i],
-            docker_port: ports[3 * i + 1],
-            plain_port: ports[3 * i + 2],
-        };
-        let o = run(Command::new(scripts().join("run-vm.sh"))
-            .arg("start")
-            .arg("--image")
-            .arg(out.join(format!("{}.img", n.name)))
-            .arg("--dir")
-            .arg(&vm.dir)
-            .args(["--mac", n.mac, "--mcast", &mcast])
-            .args(["--ssh-port", &vm.ssh_port.to_string()])
-            .args(["--docker-port", &vm.docker_port.to_string()])
-            .args(["--plain-port", &vm.plain_port.to_string()]));
-        // Registered before the assertion: a guest that did start is stopped in any case.
-        vms.vms.push(vm);
-        assert!(
-            o.status.success(),
-            "run-vm.sh start {}:\n{}",
-            n.name,
-            text(&o)
-        );
-        println!("{}", text(&o).trim());
+    // The package server's port is chosen now, but nothing listens there until the guests
+    // are up: their first boot finds no archive and must wait for it.
+    let repo_port = free_tcp_ports(1)[0];
+    for n in &NODES {
+        let img = out.join(format!("{}.img", n.name));
+        start_vm(&mut vms, &work, n, &img, &mcast, Some(repo_port));
     }
-
-    let rogue_ports = free_tcp_ports(3);
-    let rogue = Vm {
-        name: ROGUE.name,
-        dir: work.join(format!("vm-{}", ROGUE.name)),
-        ssh_port: rogue_ports[0],
-        docker_port: rogue_ports[1],
-        plain_port: rogue_ports[2],
-    };
-    let o = run(Command::new(scripts().join("run-vm.sh"))
-        .arg("start")
-        .arg("--image")
-        .arg(out_rogue.join(format!("{}.img", ROGUE.name)))
-        .arg("--dir")
-        .arg(&rogue.dir)
-        .args(["--mac", ROGUE.mac, "--mcast", &mcast])
-        .args(["--ssh-port", &rogue.ssh_port.to_string()])
-        .args(["--docker-port", &rogue.docker_port.to_string()])
-        .args(["--plain-port", &rogue.plain_port.to_string()]));
-    let rogue_started = o.status.success();
-    vms.vms.push(rogue);
-    assert!(
-        rogue_started,
-        "run-vm.sh start {}:\n{}",
-        ROGUE.name,
-        text(&o)
-    );
+    let img = out_rogue.join(format!("{}.img", ROGUE.name));
+    start_vm(&mut vms, &work, &ROGUE, &img, &mcast, Some(repo_port));
+    // The offline node: a segment of its own and no package server.
+    let mcast_offline = format!("230.0.0.1:{}", free_udp_port());
+    let img = out_offline.join(format!("{}.img", OFFLINE.name));
+    start_vm(&mut vms, &work, &OFFLINE, &img, &mcast_offline, None);
+    let offline_vm = NODES.len() + 1;
 
     // 4. SSH as the default user, and the host name from the seed.
     let limit = Duration::from_secs(
@@ -469,6 +565,28 @@ fn two_nodes_form_a_swarm() {
         let o = vm.ssh(&key, "hostname");
         assert_eq!(text(&o).trim(), vm.name, "{}: host name", vm.name);
     }
+
+    // 4a. The first boot found no archive (the package server is not up yet) and keeps
+    //     retrying; only now does the archive appear.
+    let manager = &vms.vms[0];
+    let waited = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
+        text(&manager.ssh(&key, "sudo journalctl --no-pager -b -u clem-firstboot"))
+            .contains("'apt_install_docker' failed")
+    });
+    assert!(
+        waited,
+        "{}: the first boot never tried apt before the archive was up:\n{}",
+        manager.name,
+        text(&manager.ssh(
+            &key,
+            "sudo journalctl --no-pager -b -u clem-firstboot | tail -n 20"
+        ))
+    );
+    let server = PkgServer::start(&repo, repo_port, &work.join("pkg-server"));
+    println!(
+        "package server up {} after start (guests had retried apt)",
+        elapsed(t_boot)
+    );
 
     // 4b. The user's extra cloud-config ran: the cluster's file on every node, rpi2's own
     //     file (with its mode) and command only on rpi2; and the node's cloud-init
@@ -539,7 +657,8 @@ fn two_nodes_form_a_swarm() {
     for vm in &vms.vms[..NODES.len()] {
         // Give up early when the first-boot unit has failed twice and left docker down.
         let mut broken = String::new();
-        let ok = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
+        // The install (dpkg under TCG, four guests on two cores) takes minutes.
+        let ok = wait_until(Duration::from_secs(1500), Duration::from_secs(5), || {
             if vm.curl_tls("/version", &with_cert).status.success() {
                 return true;
             }
@@ -679,6 +798,17 @@ fn two_nodes_form_a_swarm() {
             "swarm: rpi2 not in an active swarm: {info}"
         );
         println!("swarm formed {} after start", elapsed(t_boot));
+        // The login user may use docker (the install made the docker group; the first boot
+        // put pi in it): the swarm, seen from the manager's shell.
+        let o = vms.vms[0].ssh(&key, "docker node ls --format '{{.Hostname}} {{.Status}}'");
+        assert!(o.status.success(), "pi: docker node ls:\n{}", text(&o));
+        for n in &NODES {
+            assert!(
+                text(&o).contains(&format!("{} Ready", n.name)),
+                "docker node ls as pi: {}",
+                text(&o)
+            );
+        }
 
         // `clem-image status`, from the host through the port forwards, checking each
         // node's certificate under its own name.
@@ -730,7 +860,7 @@ fn two_nodes_form_a_swarm() {
             "--key",
             okey.to_str().unwrap(),
         ];
-        let up = wait_until(Duration::from_secs(600), Duration::from_secs(5), || {
+        let up = wait_until(Duration::from_secs(1500), Duration::from_secs(5), || {
             rogue.curl_tls("/version", &other_cert).status.success()
         });
         assert!(
@@ -770,7 +900,7 @@ fn two_nodes_form_a_swarm() {
             .arg(&config)
             .arg("--cluster-dir")
             .arg(&cluster);
-        for vm in &vms.vms {
+        for vm in &vms.vms[..=NODES.len()] {
             status
                 .arg("--endpoint")
                 .arg(format!("{}=127.0.0.1:{}", vm.name, vm.docker_port));
@@ -799,6 +929,60 @@ fn two_nodes_form_a_swarm() {
     } else {
         println!("swarm: not asserted yet (TODO: zero-touch swarm mode)");
     }
+
+    // 9. docker came from the package server on the networked nodes, and from the bundle
+    //    on the offline node, which never had a way to any archive.
+    let served = server.log();
+    assert!(
+        served.contains("/docker.io_") && served.contains("/docker-cli_"),
+        "the guests fetched no docker package from the repository:\n{served}"
+    );
+    let offline = &vms.vms[offline_vm];
+    let oca = offline_dir.join("tls/ca.pem");
+    let ocert = offline_dir.join("client/cert.pem");
+    let okey = offline_dir.join("client/key.pem");
+    let offline_cert = [
+        "--cacert",
+        oca.to_str().unwrap(),
+        "--cert",
+        ocert.to_str().unwrap(),
+        "--key",
+        okey.to_str().unwrap(),
+    ];
+    let up = wait_until(Duration::from_secs(1500), Duration::from_secs(5), || {
+        offline.curl_tls("/version", &offline_cert).status.success()
+    });
+    assert!(
+        up,
+        "{}: docker never answered over TLS (offline bundle):\n{}",
+        offline.name,
+        text(&offline.ssh(
+            &key,
+            "sudo journalctl --no-pager -b -u clem-firstboot | tail -n 30"
+        ))
+    );
+    println!(
+        "{}: docker TLS answers {} after start (offline bundle)",
+        offline.name,
+        elapsed(t_boot)
+    );
+    let o = offline.ssh(&key, "sudo journalctl --no-pager -b -u clem-firstboot");
+    assert!(
+        text(&o).contains("(offline)") && !text(&o).contains("apt_install_docker"),
+        "{}: {}",
+        offline.name,
+        text(&o)
+    );
+    let o = offline.ssh(
+        &key,
+        "id -nG pi; docker version --format '{{.Server.Version}}'",
+    );
+    assert!(
+        o.status.success() && text(&o).contains("docker"),
+        "{}: {}",
+        offline.name,
+        text(&o)
+    );
 
     println!("boot test total: {}", elapsed(t0));
 }

@@ -6,9 +6,8 @@
 //! (deb(5)): the magic `!<arch>\n`, then members, each a 60-byte header (name 16, mtime
 //! 12, uid 6, gid 6, mode 8, size 10, "`\n") and its data padded to an even offset.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use thiserror::Error;
@@ -32,18 +31,15 @@ pub enum ArError {
     Io(#[from] io::Error),
 }
 
-/// Opens `path` for reading only if it is a regular file (following symlinks). The open
-/// is non-blocking so a FIFO or a device cannot hold us up before the check refuses it.
+/// Opens `path` for reading only if it is a regular file (following symlinks), without
+/// blocking on a FIFO ([`crate::io::open_regular`]); with its length.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), ArError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(ArError::NotRegular);
-    }
-    Ok((file, meta.len()))
+    let file = crate::io::open_regular(path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => ArError::NotRegular,
+        _ => ArError::Io(e),
+    })?;
+    let len = file.metadata()?.len();
+    Ok((file, len))
 }
 
 /// One member: its name (trailing spaces and GNU's `/` removed), where its data starts and

@@ -117,8 +117,13 @@ start() {
     rm -f "$dir/disk.qcow2"
     qemu-img create -q -f qcow2 -F raw -b "$image" "$dir/disk.qcow2"
 
-    local a
+    local a slow=""
     a=$(accel)
+    # Four TCG guests on two cores: udev can take longer than systemd's 90 s to announce
+    # a disk, and the boot would fall into emergency mode. Give devices and units time.
+    if [ "$a" = tcg ]; then
+        slow="systemd.default_device_timeout_sec=600 systemd.default_timeout_start_sec=600"
+    fi
     echo "$a" >"$dir/accel"
     : >"$dir/console.log"
     qemu-system-x86_64 \
@@ -127,7 +132,7 @@ start() {
         -display none -monitor none -serial "file:$dir/console.log" \
         -rtc "base=$rtc,clock=vm" \
         -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
-        -append "console=ttyS0 root=LABEL=rootfs rw net.ifnames=0 systemd.show_status=1 panic=-1" \
+        -append "console=ttyS0 root=LABEL=rootfs rw net.ifnames=0 systemd.show_status=1 panic=-1 $slow" \
         -no-reboot \
         -drive "file=$dir/disk.qcow2,format=qcow2,if=virtio,discard=unmap" \
         -netdev "socket,id=cluster,mcast=$mcast,localaddr=127.0.0.1" \

@@ -45,11 +45,18 @@ base_port=$(shuf -i 20000-50000 -n 1)
 ssh_port=$base_port docker_port=$((base_port + 1)) plain_port=$((base_port + 2))
 vm=$work/vm-node1
 # shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() { [ -n "${CLEM_BOOT_KEEP:-}" ] || "$here/run-vm.sh" stop --dir "$vm"; }
+cleanup() {
+    "$here/pkg-server.sh" stop --state "$work/pkg-server"
+    [ -n "${CLEM_BOOT_KEEP:-}" ] || "$here/run-vm.sh" stop --dir "$vm"
+}
 trap cleanup EXIT
+# The base has no docker: the first boot installs it from the local repository, served
+# at 10.0.2.100 through a guestfwd rule.
+repo_port=$((base_port + 4))
+"$here/pkg-server.sh" start --dir "$work/repo" --port "$repo_port" --state "$work/pkg-server" || exit 1
 "$here/run-vm.sh" start --image "$img" --dir "$vm" --mac 52:54:00:c1:00:01 \
     --mcast "230.0.0.1:$((base_port + 3))" --ssh-port "$ssh_port" \
-    --docker-port "$docker_port" --plain-port "$plain_port" || exit 1
+    --docker-port "$docker_port" --plain-port "$plain_port" --repo-port "$repo_port" || exit 1
 t_vm=$(date +%s)
 
 ssh_opts=(-i "$work/id_ed25519" -p "$ssh_port" -o BatchMode=yes -o ConnectTimeout=5
@@ -77,7 +84,8 @@ c=$work/cluster
 tls=(--cacert "$c/tls/ca.pem" --cert "$c/client/cert.pem" --key "$c/client/key.pem")
 url=https://node1:$docker_port/version
 res=(--resolve "node1:$docker_port:127.0.0.1" --max-time 10 -sS)
-deadline=$(($(date +%s) + 300))
+# The install of docker.io runs dpkg under TCG: minutes.
+deadline=$(($(date +%s) + 900))
 until curl "${res[@]}" "${tls[@]}" -o /dev/null "$url" 2>/dev/null; do
     if [ "$(date +%s)" -ge "$deadline" ]; then break; fi
     sleep 5
