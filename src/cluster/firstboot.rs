@@ -64,7 +64,8 @@ pub struct Engine<'a> {
     pub debs: &'a [HostFile],
     /// A 15.04 docker snap.
     pub snap: Option<&'a HostFile>,
-    /// The legacy swarm's image, a `docker save` tarball.
+    /// The legacy swarm's image, a `docker save` tarball (build gives one only for the
+    /// legacy swarm).
     pub swarm_image: Option<&'a HostFile>,
     /// The user who gets the `docker` group.
     pub login_user: &'a str,
@@ -147,6 +148,54 @@ pub fn layout(flavour: Flavour) -> Layout {
     }
 }
 
+/// How the node gets docker: `node.env`'s docker values into `vars`, and the host files
+/// (bundle, snap, swarm image) that go onto the image for it.
+fn engine_part(
+    lay: &Layout,
+    engine: &Engine<'_>,
+    vars: &mut BTreeMap<&str, String>,
+) -> Result<Vec<NodeFile>, FirstBootError> {
+    let mut files = Vec::new();
+    let mut copy = |path: String, f: &HostFile| {
+        files.push(NodeFile {
+            path: path.clone(),
+            body: Body::Copy(f.clone()),
+            mode: 0o644,
+        });
+        path
+    };
+    for deb in engine.debs {
+        copy(format!("{}/{}", lay.debs_dir, deb_name(deb)?), deb);
+    }
+    let debs_dir = if engine.debs.is_empty() {
+        ""
+    } else {
+        lay.debs_dir
+    };
+    let snap = engine
+        .snap
+        .map(|f| copy(format!("{}/docker.snap", lay.data_dir), f));
+    let image = engine
+        .swarm_image
+        .map(|f| copy(format!("{}/swarm-image.tar", lay.data_dir), f));
+    vars.insert("docker_install", shell_quote(engine.install.as_str()));
+    vars.insert("login_user", shell_quote(engine.login_user));
+    vars.insert(
+        "docker_version",
+        shell_quote(engine.version.unwrap_or_default()),
+    );
+    vars.insert("docker_debs", shell_quote(debs_dir));
+    vars.insert(
+        "docker_snap",
+        shell_quote(snap.as_deref().unwrap_or_default()),
+    );
+    vars.insert(
+        "swarm_image_file",
+        shell_quote(image.as_deref().unwrap_or_default()),
+    );
+    Ok(files)
+}
+
 /// The first-boot files for `node`.
 pub fn node_files(
     cluster: &Cluster,
@@ -211,37 +260,7 @@ pub fn node_files(
     vars.insert("swarm_manager", q(&manager));
     vars.insert("swarm_image", q(&image));
     vars.insert("swarm_discovery", q(&discovery));
-    vars.insert("docker_install", q(engine.install.as_str()));
-    vars.insert("login_user", q(engine.login_user));
-    vars.insert("docker_version", q(engine.version.unwrap_or_default()));
-    let snap_path = format!("{}/docker.snap", lay.data_dir);
-    let image_path = format!("{}/swarm-image.tar", lay.data_dir);
-    let legacy = matches!(cluster.swarm, Swarm::Legacy { .. });
-    let swarm_image = engine.swarm_image.filter(|_| legacy);
-    vars.insert(
-        "docker_debs",
-        q(if engine.debs.is_empty() {
-            ""
-        } else {
-            lay.debs_dir
-        }),
-    );
-    vars.insert(
-        "docker_snap",
-        q(if engine.snap.is_some() {
-            &snap_path
-        } else {
-            ""
-        }),
-    );
-    vars.insert(
-        "swarm_image_file",
-        q(if swarm_image.is_some() {
-            &image_path
-        } else {
-            ""
-        }),
-    );
+    let engine_files = engine_part(&lay, engine, &mut vars)?;
     vars.insert("conf_dir", lay.conf_dir.to_string());
     vars.insert("script", lay.script.to_string());
     vars.insert("docker_unit", lay.docker_unit.to_string());
@@ -277,20 +296,7 @@ pub fn node_files(
             mode: 0o777,
         },
     ];
-    let copy = |path: String, f: &HostFile| NodeFile {
-        path,
-        body: Body::Copy(f.clone()),
-        mode: 0o644,
-    };
-    for deb in engine.debs {
-        files.push(copy(format!("{}/{}", lay.debs_dir, deb_name(deb)?), deb));
-    }
-    if let Some(snap) = engine.snap {
-        files.push(copy(snap_path.clone(), snap));
-    }
-    if let Some(tar) = swarm_image {
-        files.push(copy(image_path.clone(), tar));
-    }
+    files.extend(engine_files);
     if let Swarm::Join { token, .. } = &cluster.swarm {
         files.push(data(
             format!("{conf}/swarm-token"),

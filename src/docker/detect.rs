@@ -29,6 +29,17 @@ pub struct Installed {
     pub from: String,
 }
 
+impl Installed {
+    /// `docker.io 26.1.5+dfsg1-9`, `docker`, or `a dockerd binary`.
+    pub fn describe(&self) -> String {
+        match (&self.package, &self.version) {
+            (Some(p), Some(v)) => format!("{p} {v}"),
+            (Some(p), None) => p.clone(),
+            _ => "a dockerd binary".into(),
+        }
+    }
+}
+
 const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 /// Packages that ship the daemon, most common first.
 const DAEMON_PACKAGES: [&str; 4] = ["docker.io", "docker-ce", "moby-engine", "docker-engine"];
@@ -126,26 +137,23 @@ fn one_line_uris(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `URIs` of the enabled `Types: deb` stanzas; a file that does not parse yields none
+/// (apt would refuse it too).
 fn deb822_uris(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for stanza in text.split("\n\n") {
-        let field = |k: &str| {
-            stanza.lines().find_map(|l| {
-                let (key, v) = l.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(k)
-                    .then(|| v.trim().to_string())
-            })
-        };
-        let enabled = field("Enabled").is_none_or(|v| !v.eq_ignore_ascii_case("no"));
-        let binary = field("Types").is_some_and(|t| t.split_whitespace().any(|t| t == "deb"));
-        if enabled && binary {
-            if let Some(u) = field("URIs") {
-                out.extend(u.split_whitespace().map(str::to_string));
-            }
-        }
-    }
-    out
+    let stanzas = crate::debian::control::parse(text).unwrap_or_default();
+    stanzas
+        .iter()
+        .filter(|st| {
+            st.get("Enabled")
+                .is_none_or(|v| !v.eq_ignore_ascii_case("no"))
+        })
+        .filter(|st| {
+            st.get("Types")
+                .is_some_and(|t| t.split_whitespace().any(|t| t == "deb"))
+        })
+        .filter_map(|st| st.get("URIs"))
+        .flat_map(|u| u.split_whitespace().map(str::to_string))
+        .collect()
 }
 
 /// The docker snap installed on a Snappy 15.04 image (`/apps/docker/<version>/`).

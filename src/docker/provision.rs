@@ -114,7 +114,7 @@ fn plan_debian(view: &dyn NodeView, req: &Request<'_>) -> Result<EnginePlan, Pro
         if req.debs.is_some() {
             plan.notes.push(format!(
                 "the image already has docker ({}); docker_debs is not put on it",
-                describe(d)
+                d.describe()
             ));
         }
         return Ok(plan);
@@ -243,12 +243,4 @@ fn swarm_of(version: Option<&str>) -> SwarmSupport {
     version
         .and_then(Version::from_package)
         .map_or(SwarmSupport::SwarmMode, Version::swarm)
-}
-
-fn describe(d: &Installed) -> String {
-    match (&d.package, &d.version) {
-        (Some(p), Some(v)) => format!("{p} {v}"),
-        (Some(p), None) => p.clone(),
-        _ => "a dockerd binary".into(),
-    }
 }

@@ -182,16 +182,11 @@ impl DockerEngine {
     /// The engine in plain words, as first-boot steps where it is installed.
     pub(super) fn summary(&self, login_user: Option<&str>) -> Vec<String> {
         let mut s = Vec::new();
-        let what = |d: &Installed| match (&d.package, &d.version) {
-            (Some(p), Some(v)) => format!("{p} {v}"),
-            (Some(p), None) => p.clone(),
-            _ => "a dockerd binary".into(),
-        };
         match (self.status, &self.installed, &self.install) {
             (EngineStatus::Installed, Some(d), _) => {
                 s.push(format!(
                     "Docker is installed: {} (from {}).",
-                    what(d),
+                    d.describe(),
                     d.from
                 ));
             }
