@@ -4,7 +4,7 @@
 //! written as a hidden temporary file in the output directory and renamed at the end.
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,10 +29,12 @@ use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::io::sparse::{copy_sparse, write_sparse};
 use crate::io::tracked::{Tracked, Written};
 use crate::node::NodeName;
+use crate::outdir::{OutDir, OutDirError, Staged, SIDECAR_MODE};
 use crate::plan::{FileOp, HostFile, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
 use crate::source::{split_io_error, Source, SourceError};
 use crate::sshkey::PublicKey;
+use crate::testhook;
 use crate::verify::{self, Manifest, VerifyError};
 
 #[derive(Debug, Error)]
@@ -76,6 +78,8 @@ pub enum BuildError {
     Docker(#[from] ProvisionError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Out(#[from] OutDirError),
     #[error("[swarm] image_file {path}: {reason}")]
     SwarmImage { path: PathBuf, reason: String },
 }
@@ -116,13 +120,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 }
 
 pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, BuildError> {
-    fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
-
-    // 1. Source → one sparse base image, decompressed once for all nodes.
+    // 1. Source → one sparse base image, decompressed once for all nodes, in an output
+    //    directory this build holds (declared first: dropped last, after the temporaries).
     let mut source = Source::open(&opts.image)?;
-    let base = NamedTempFile::with_prefix_in(".base-", &opts.out).map_err(io_err(&opts.out))?;
+    let out = OutDir::claim(&opts.out)?;
+    let base = out.temp_file("base")?;
     let checkpoints = decompress(&mut source, base.as_file(), base.path(), opts.sha256)?;
     log(format!("decompressed {}", opts.image.display()));
+    testhook::point("decompressed");
 
     // 2. Disk and file systems: what the image is and where things go.
     let info = probe::probe_as(base.path(), &opts.image)?;
@@ -211,8 +216,8 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         });
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, failed, plans, info, checkpoints) =
-                (&next, &failed, &plans, &info, checkpoints.as_ref());
+            let (next, failed, plans, info, checkpoints, out) =
+                (&next, &failed, &plans, &info, checkpoints.as_ref(), &out);
             let base_file = base.as_file();
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -220,14 +225,16 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
                     break;
                 }
                 let mut lines = Vec::new();
-                let result = patch_node(opts, info, base_file, &plans[i], &mut |l| lines.push(l))
-                    .and_then(|patched| {
-                        let map = base_bmap.wait().as_ref().map_err(|e| BuildError::Io {
-                            path: base_path.to_owned(),
-                            source: std::io::Error::other(e.clone()),
-                        })?;
-                        publish_node(opts, checkpoints, map, patched)
-                    });
+                let result = patch_node(opts, out, info, base_file, &plans[i], &mut |l| {
+                    lines.push(l)
+                })
+                .and_then(|patched| {
+                    let map = base_bmap.wait().as_ref().map_err(|e| BuildError::Io {
+                        path: base_path.to_owned(),
+                        source: std::io::Error::other(e.clone()),
+                    })?;
+                    publish_node(out, checkpoints, map, patched)
+                });
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
@@ -261,6 +268,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         }
         first_error.map_or(Ok(()), Err)
     })?;
+    out.finish();
     Ok(Built {
         flavour: info.flavour,
         nodes,
@@ -336,7 +344,8 @@ fn swarm_image_file(path: &Path) -> Result<HostFile, BuildError> {
         reason,
     };
     let mut head = [0u8; 512];
-    let mut f = crate::io::open_regular(path).map_err(|e| bad(e.to_string()))?;
+    let (mut f, _) = crate::io::regular::open_user_file(path, crate::io::regular::PAYLOAD)
+        .map_err(|e| bad(e.problem))?;
     std::io::Read::read_exact(&mut f, &mut head)
         .map_err(|_| bad("shorter than one tar header: not a docker save tarball".into()))?;
     if &head[257..262] != b"ustar" {
@@ -399,14 +408,14 @@ struct Patched {
 
 fn patch_node(
     opts: &BuildOptions,
+    out: &OutDir,
     info: &ImageInfo,
     base: &File,
     plan: &NodePlan,
     log: &mut dyn FnMut(String),
 ) -> Result<Patched, BuildError> {
     let name = format!("{}.img", plan.node);
-    let tmp =
-        NamedTempFile::with_prefix_in(format!(".{name}."), &opts.out).map_err(io_err(&opts.out))?;
+    let tmp = out.temp_file(&name)?;
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
     let written = apply(tmp.path(), info, plan, opts.epoch)?;
 
@@ -435,6 +444,7 @@ fn patch_node(
             reasons: errors.join("; "),
         });
     }
+    testhook::point("patched");
     Ok(Patched {
         node: plan.node.clone(),
         name,
@@ -445,10 +455,10 @@ fn patch_node(
 }
 
 /// Hashes a patched node (its block map from the base's, and with `--sha256` the whole
-/// image from the base's checkpoints), writes its sidecars, and renames everything into
-/// place: a complete set or no image at all.
+/// image from the base's checkpoints), writes its sidecars, and publishes them with the
+/// image as a set ([`OutDir::publish`]).
 fn publish_node(
-    opts: &BuildOptions,
+    out: &OutDir,
     checkpoints: Option<&Checkpoints>,
     base_bmap: &Bmap,
     p: Patched,
@@ -460,7 +470,6 @@ fn publish_node(
         manifest,
         written,
     } = p;
-    let final_path = opts.out.join(&name);
     let sha256 = match checkpoints {
         Some(cps) => {
             let len = tmp.as_file().metadata().map_err(io_err(tmp.path()))?.len();
@@ -472,24 +481,36 @@ fn publish_node(
         }
         None => None,
     };
-
     let bmap = base_bmap
         .derive(tmp.as_file(), tmp.path(), &written)
         .map_err(|e| BuildError::Io {
             path: tmp.path().to_owned(),
             source: std::io::Error::other(e.to_string()),
         })?;
-    let bmap_path = opts.out.join(format!("{name}.bmap"));
-    let bmap_tmp = opts.out.join(format!(".{name}.bmap.tmp"));
     let mut xml = Vec::new();
-    bmap.write_xml(&mut xml).map_err(io_err(&bmap_tmp))?;
-    fs::write(&bmap_tmp, xml).map_err(io_err(&bmap_tmp))?;
-    let sums_path = opts.out.join(format!("{name}.sha256"));
-    let manifest_path = opts.out.join(format!("{node}.manifest.json"));
-    let sums_tmp = opts.out.join(format!(".{name}.sha256.tmp"));
-    let manifest_tmp = opts.out.join(format!(".{node}.manifest.json.tmp"));
+    bmap.write_xml(&mut xml).map_err(io_err(tmp.path()))?;
+    let bmap_path = out.join(&format!("{name}.bmap"));
+    let manifest_path = out.join(&format!("{node}.manifest.json"));
+    let sums_path = out.join(&format!("{name}.sha256"));
+    let mut sidecars = vec![
+        Staged {
+            tmp: out.temp_with(&format!("{name}.bmap"), &xml, SIDECAR_MODE)?,
+            dest: bmap_path.clone(),
+        },
+        Staged {
+            tmp: out.temp_with(
+                &format!("{node}.manifest.json"),
+                &manifest_json(&manifest),
+                SIDECAR_MODE,
+            )?,
+            dest: manifest_path,
+        },
+    ];
+    // A sums file from an earlier build would not describe this image.
+    let mut remove = vec![sums_path.clone()];
     if let Some(sha256) = &sha256 {
-        verify::write_sums(&sums_tmp, &name, sha256).map_err(io_err(&sums_tmp))?;
+        let line = format!("{sha256}  {name}\n");
+        let sums_tmp = out.temp_with(&format!("{name}.sha256"), line.as_bytes(), SIDECAR_MODE)?;
         // Check the sums file says what we hashed before it goes live.
         let recorded =
             verify::read_sums(&sums_tmp, &name).map_err(|source| BuildError::Verify {
@@ -497,30 +518,24 @@ fn publish_node(
                 source,
             })?;
         debug_assert_eq!(&recorded, sha256);
-    } else if sums_path.exists() {
-        // A sums file from an earlier build would not describe this image.
-        fs::remove_file(&sums_path).map_err(io_err(&sums_path))?;
+        remove.clear();
+        sidecars.push(Staged {
+            tmp: sums_tmp,
+            dest: sums_path,
+        });
     }
-    let json = serde_json::to_string_pretty(&manifest).expect("manifests serialize") + "\n";
-    fs::write(&manifest_tmp, json).map_err(io_err(&manifest_tmp))?;
-    // Durable before it appears under its final name (on the hashing thread: the flush
-    // overlaps the next node's work).
-    tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-    tmp.persist(&final_path).map_err(|e| BuildError::Io {
-        path: final_path.clone(),
-        source: e.error,
-    })?;
-    if sha256.is_some() {
-        fs::rename(&sums_tmp, &sums_path).map_err(io_err(&sums_path))?;
-    }
-    fs::rename(&bmap_tmp, &bmap_path).map_err(io_err(&bmap_path))?;
-    fs::rename(&manifest_tmp, &manifest_path).map_err(io_err(&manifest_path))?;
+    let final_path = out.join(&name);
+    out.publish(tmp, &final_path, &sidecars, &remove)?;
     Ok(NodeOutput {
         node,
         image: final_path,
         sha256,
         bmap: bmap_path,
     })
+}
+
+fn manifest_json(manifest: &Manifest) -> Vec<u8> {
+    (serde_json::to_string_pretty(manifest).expect("manifests serialize") + "\n").into_bytes()
 }
 
 /// Carries out a plan on the image at `path`, partition by partition. Returns where it

@@ -44,7 +44,8 @@ impl HostFile {
     /// FIFO or device would block or never end.
     pub fn digest(path: &Path) -> Result<HostFile, (PathBuf, std::io::Error)> {
         let err = |e| (path.to_owned(), e);
-        let mut file = crate::io::open_regular(path).map_err(err)?;
+        let (mut file, _) = crate::io::regular::open_user_file(path, crate::io::regular::PAYLOAD)
+            .map_err(|e| err(std::io::Error::other(e.problem)))?;
         let (size, sha256) = crate::io::hash_reader(&mut file).map_err(err)?;
         Ok(HostFile {
             path: path.to_owned(),

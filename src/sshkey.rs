@@ -57,10 +57,13 @@ impl PublicKey {
 
 /// Reads every key in `path` (a `.pub` file or an `authorized_keys`-style list).
 pub fn read_keys(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
-    let text = std::fs::read(path).map_err(|source| KeyError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text =
+        crate::io::regular::read_user_file(path, crate::io::regular::SSH_KEY).map_err(|e| {
+            KeyError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(e.problem),
+            }
+        })?;
     let text = String::from_utf8_lossy(&text);
     if text.contains("PRIVATE KEY-----") || text.contains("PuTTY-User-Key-File") {
         return Err(KeyError::Private {
@@ -93,9 +96,9 @@ pub fn parse_line(line: &str) -> Result<PublicKey, String> {
     let blob = parts.next().unwrap_or_default().trim();
     let comment = parts.next().unwrap_or_default().trim();
     if !KNOWN_TYPES.contains(&kind) {
+        // The line's words are not repeated: the file may hold something secret.
         return Err(format!(
-            "unknown key type {:?} (expected one of {})",
-            kind,
+            "the line does not start with a known key type (one of {})",
             KNOWN_TYPES.join(", ")
         ));
     }
@@ -111,10 +114,11 @@ pub fn parse_line(line: &str) -> Result<PublicKey, String> {
         })
         .ok_or("the key data is too short")?;
     if inner != kind.as_bytes() {
-        return Err(format!(
-            "the key data is a {:?} key, but the line says {kind:?}",
-            String::from_utf8_lossy(inner)
-        ));
+        // Named only when it is a known type: anything else may be a secret's bytes.
+        return Err(match KNOWN_TYPES.iter().find(|t| t.as_bytes() == inner) {
+            Some(t) => format!("the key data is a {t} key, but the line says {kind}"),
+            None => format!("the key data does not hold a {kind} key"),
+        });
     }
     if raw.len() < 4 + inner.len() + 16 {
         return Err("the key data is too short to hold a key".into());
@@ -180,8 +184,7 @@ mod tests {
         assert!(parse_line("ssh-ed25519 !!!")
             .unwrap_err()
             .contains("base64"));
-        assert!(parse_line("foo AAAA")
-            .unwrap_err()
-            .contains("unknown key type"));
+        let e = parse_line("foo AAAA").unwrap_err();
+        assert!(e.contains("known key type") && !e.contains("foo"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! file read back, and its SHA-256 against the `.sha256` file beside it.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -223,19 +223,15 @@ pub fn sha256_image(path: &Path) -> Result<String, VerifyError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Writes `<hex>  <file name>` in sha256sum's format.
-pub fn write_sums(sums: &Path, image_name: &str, hex: &str) -> io::Result<()> {
-    let mut f = File::create(sums)?;
-    writeln!(f, "{hex}  {image_name}")?;
-    f.sync_all()
-}
-
 /// The digest the `.sha256` file records for `image_name`.
 pub fn read_sums(sums: &Path, image_name: &str) -> Result<String, VerifyError> {
-    let text = std::fs::read_to_string(sums).map_err(|source| VerifyError::Io {
-        path: sums.to_owned(),
-        source,
-    })?;
+    let text =
+        crate::io::regular::read_user_text(sums, crate::io::regular::SIDECAR).map_err(|e| {
+            VerifyError::Io {
+                path: sums.to_owned(),
+                source: std::io::Error::other(e.problem),
+            }
+        })?;
     text.lines()
         .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
         .find(|(_, name)| *name == image_name)

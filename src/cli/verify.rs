@@ -27,8 +27,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
     let sums = sidecar(image, ".sha256");
     let manifest_path = image.with_extension("manifest.json");
     if manifest_path.exists() {
-        let text = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let text = clem_image::io::regular::read_user_text(
+            &manifest_path,
+            clem_image::io::regular::SIDECAR,
+        )?;
         let manifest: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a clem-image manifest", manifest_path.display()))?;
         verify_image(image, &manifest.table, &manifest.injected)?;

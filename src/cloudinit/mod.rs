@@ -183,10 +183,11 @@ impl Fragment {
 
     pub fn read(path: &Path) -> Result<Fragment, CloudConfigError> {
         let origin = Origin::file(path);
-        let text = std::fs::read_to_string(path).map_err(|source| CloudConfigError::Read {
-            path: origin.to_string(),
-            source,
-        })?;
+        let text = crate::io::regular::read_user_text(path, crate::io::regular::CLOUD_CONFIG)
+            .map_err(|e| CloudConfigError::Read {
+                path: origin.to_string(),
+                source: std::io::Error::other(e.problem),
+            })?;
         Fragment::parse(&text, origin)
     }
 }

@@ -180,13 +180,15 @@ fn explain(e: &ValidationError<'_>) -> (Vec<Seg>, String) {
     (here(), reason)
 }
 
-/// A value, cut short for a message.
+/// What a value is, never what it says: a cloud-config may hold passwords.
 fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(_) => "a boolean".to_string(),
+        Value::Number(_) => "a number".to_string(),
+        Value::String(s) => format!("a string of {} characters", s.chars().count()),
+        Value::Array(a) => format!("a list of {}", a.len()),
+        Value::Object(m) => format!("a mapping of {} keys", m.len()),
     }
 }
 

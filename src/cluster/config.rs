@@ -261,6 +261,21 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// A TOML error as `line L, column C: message`, without the quoted source line that
+/// toml's own rendering carries (the file may not be a config at all, but a secret).
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 impl Cluster {
     /// Every manager first: the first is the one that inits a zero-touch swarm.
     pub fn managers(&self) -> impl Iterator<Item = &NodeSpec> {
@@ -271,13 +286,15 @@ impl Cluster {
     pub fn load(path: Option<&Path>, over: Overrides) -> Result<Cluster, ConfigError> {
         let (file, text) = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?;
+                let text =
+                    crate::io::regular::read_user_text(p, crate::io::regular::CLUSTER_CONFIG)
+                        .map_err(|e| ConfigError::Read {
+                            path: p.to_owned(),
+                            source: std::io::Error::other(e.problem),
+                        })?;
                 let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: p.to_owned(),
-                    message: e.to_string().trim_end().to_string(),
+                    message: parse_message(&text, &e),
                 })?;
                 (file, text)
             }

@@ -60,9 +60,9 @@ fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    fs::read_to_string(path).map_err(|source| TlsError::Io {
+    crate::io::regular::read_user_text(path, crate::io::regular::PEM).map_err(|e| TlsError::Io {
         path: path.to_owned(),
-        source,
+        source: std::io::Error::other(e.problem),
     })
 }
 

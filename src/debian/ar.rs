@@ -39,6 +39,14 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64), ArError> {
         _ => ArError::Io(e),
     })?;
     let len = file.metadata()?.len();
+    let limit = crate::io::regular::PAYLOAD;
+    if len > limit.max_bytes {
+        return Err(ArError::Io(io::Error::other(format!(
+            "larger than {} MiB, the limit for {}",
+            limit.max_bytes >> 20,
+            limit.what
+        ))));
+    }
     Ok((file, len))
 }
 
