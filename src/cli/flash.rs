@@ -1,6 +1,7 @@
 //! `clem-image flash`: the command-line edge of `clem_image::flash`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -92,14 +93,26 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         Some(p) => Some(Bmap::load(p)?),
         None => None,
     };
+    // Without a bmap this may decode a whole gzip/zstd/bzip2/zip stream: once, here.
     let size = match &bmap {
         Some(b) => b.image_size,
         None => flash::image_size(&image)?,
     };
-    let is_file = match target_kind(&device)? {
+    let kind = target_kind(&device)?;
+    let mut create_mode = None;
+    match kind {
         TargetKind::RegularFile => {
             refuse_same_file(&image, &device)?;
-            true
+            if !args.yes {
+                eprintln!("Target: {} (an existing file)", device.display());
+                confirm(&device)?;
+            }
+        }
+        TargetKind::NewFile => {
+            // A copy of an image that holds keys must not be readable by more people.
+            let meta = std::fs::metadata(&image)
+                .with_context(|| format!("reading the mode of {}", image.display()))?;
+            create_mode = Some(meta.permissions().mode() & 0o777);
         }
         TargetKind::BlockDevice { major, minor } => {
             let view = SystemView::from_env();
@@ -118,9 +131,11 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
             if !args.yes {
                 confirm(&device)?;
             }
-            false
         }
-    };
+    }
+    let is_file = !matches!(kind, TargetKind::BlockDevice { .. });
+    // With a bmap, `flash` measures the image itself to hold it against the map's size.
+    let known_size = bmap.is_none().then_some(size);
 
     let corrupt_after_write = match std::env::var(ENV_CORRUPT_AFTER_WRITE) {
         Ok(v) => Some(
@@ -134,6 +149,8 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         bmap,
         target: device.clone(),
         target_is_file: is_file,
+        create_mode,
+        image_size: known_size,
         verify: !args.no_verify,
         progress: std::io::stderr().is_terminal(),
         corrupt_after_write,
