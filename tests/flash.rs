@@ -81,7 +81,7 @@ fn raw_image_to_a_file_is_byte_identical() {
     let out = t.path().join("card");
     // A longer pre-existing file is cut to the image size.
     fs::write(&out, vec![0xA5u8; 20 << 20]).unwrap();
-    let o = flash(&[s(&img), s(&out)], &[]);
+    let o = flash(&["--yes", s(&img), s(&out)], &[]);
     ok(&o);
     assert_eq!(fs::read(&img).unwrap(), fs::read(&out).unwrap());
     assert!(stderr(&o).contains("verified"), "{}", stderr(&o));
@@ -112,7 +112,7 @@ fn check_bmap_flash(image: &Path, bmap_path: &Path, dir: &Path) {
     let size = fs::metadata(dir.join("disk.img")).unwrap().len();
     let out = dir.join("card");
     fs::write(&out, vec![0x5Au8; size as usize]).unwrap();
-    let o = flash(&["--bmap", s(bmap_path), s(image), s(&out)], &[]);
+    let o = flash(&["--yes", "--bmap", s(bmap_path), s(image), s(&out)], &[]);
     ok(&o);
     let want = fs::read(dir.join("disk.img")).unwrap();
     let got = fs::read(&out).unwrap();
@@ -163,7 +163,7 @@ fn node_option_uses_the_build_output_and_its_bmap() {
     let card = t.path().join("card");
     fs::write(&card, vec![0x77u8; (8 * MIB) as usize]).unwrap();
     ok(&flash(
-        &["--node", "rpi1", "--out", s(&outdir), s(&card)],
+        &["--yes", "--node", "rpi1", "--out", s(&outdir), s(&card)],
         &[],
     ));
     let got = fs::read(&card).unwrap();
@@ -283,7 +283,7 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
         .write_xml(&mut File::create(&bp).unwrap())
         .unwrap();
     let o = flash(
-        &["--bmap", s(&bp), s(&img), s(&out)],
+        &["--yes", "--bmap", s(&bp), s(&img), s(&out)],
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     assert!(!o.status.success());
@@ -295,7 +295,7 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
 
     // --no-verify does not notice (that is what it is for).
     let o = flash(
-        &["--no-verify", s(&img), s(&out)],
+        &["--yes", "--no-verify", s(&img), s(&out)],
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     ok(&o);
