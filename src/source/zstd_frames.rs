@@ -105,3 +105,33 @@ fn to_io(e: FrameDecoderError) -> io::Error {
     }
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+
+    fn decode(bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        ZstdFrames::new(bytes).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// Concatenated frames decode as one stream, skippable frames are stepped over, and a
+    /// cut frame is reported as truncated.
+    #[test]
+    fn frames_follow_each_other() {
+        let a: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let b = vec![7u8; 70_000];
+        let mut bytes = compress_to_vec(&a[..], CompressionLevel::Fastest);
+        // A skippable frame: magic 0x184D2A50, length 5, five bytes of anything.
+        bytes.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18, 5, 0, 0, 0, 1, 2, 3, 4, 5]);
+        bytes.extend(compress_to_vec(&b[..], CompressionLevel::Fastest));
+        let mut want = a.clone();
+        want.extend_from_slice(&b);
+        assert_eq!(decode(&bytes).unwrap(), want);
+        let err = decode(&bytes[..bytes.len() - 3]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        assert_eq!(decode(&[]).unwrap(), Vec::<u8>::new());
+    }
+}
