@@ -58,6 +58,10 @@ impl SystemView {
 pub enum BlockDevError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("{path}: no such device: is the card inserted? (`lsblk` lists the disks there are)")]
+    NoDevice { path: PathBuf },
+    #[error("{path} is a regular file under /dev, not a device (left by an earlier write to a card that was not there?); remove it, insert the card and give its device")]
+    FileInDev { path: PathBuf },
     #[error("{path}: not found in sysfs ({detail})")]
     NotInSysfs { path: PathBuf, detail: String },
     #[error(
@@ -150,17 +154,22 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// What a target path is.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum TargetKind {
     BlockDevice {
         major: u32,
         minor: u32,
     },
-    /// A regular file, or a path that does not exist yet (it will be created).
+    /// A regular file that exists: overwriting it needs a confirmation.
     RegularFile,
+    /// Nothing there yet: a file will be created.
+    NewFile,
 }
 
+/// Classifies a target. Under /dev only block devices are accepted: a missing name there is
+/// a card not inserted or a typo, and creating a file would fill RAM and "verify" fine.
 pub fn target_kind(path: &Path) -> Result<TargetKind, BlockDevError> {
+    let in_dev = || under_dev(path);
     match fs::metadata(path) {
         Ok(m) if m.file_type().is_block_device() => {
             let rdev = m.rdev();
@@ -169,6 +178,9 @@ pub fn target_kind(path: &Path) -> Result<TargetKind, BlockDevError> {
                 minor: libc::minor(rdev),
             })
         }
+        Ok(m) if m.is_file() && in_dev() => Err(BlockDevError::FileInDev {
+            path: path.to_owned(),
+        }),
         Ok(m) if m.is_file() => Ok(TargetKind::RegularFile),
         Ok(_) => Err(BlockDevError::Io {
             path: path.to_owned(),
@@ -177,11 +189,30 @@ pub fn target_kind(path: &Path) -> Result<TargetKind, BlockDevError> {
                 "neither a block device nor a regular file",
             ),
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TargetKind::RegularFile),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && in_dev() => Err(BlockDevError::NoDevice {
+            path: path.to_owned(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TargetKind::NewFile),
         Err(source) => Err(BlockDevError::Io {
             path: path.to_owned(),
             source,
         }),
+    }
+}
+
+/// Whether `path` names something in /dev: its directory resolved (so `cd /dev; flash x sdb`
+/// and symlinks count), or, when that directory does not exist, the path as written.
+/// /dev/shm is the one place there meant for files, so it does not count.
+pub fn under_dev(path: &Path) -> bool {
+    let in_dev = |p: &Path| p.starts_with("/dev") && !p.starts_with("/dev/shm");
+    let abs = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    match abs.parent().map(fs::canonicalize) {
+        Some(Ok(dir)) => in_dev(&dir),
+        _ => in_dev(&abs),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! A block map lists the blocks of an image that hold data; everything else is "don't care"
 //! and need not be written to the card. Each range carries a SHA-256 of its bytes so a flash
-//! can check both the image it reads and the card it wrote.
+//! can check both the image it reads and the card it wrote. Older formats, as bmaptool reads
+//! them: 1.0–1.2 have no digests, 1.3 has SHA-1 ones (`sha1` attributes, `BmapFileSHA1`),
+//! 1.4 and 2.x name their type in `ChecksumType` (`chksum`, `BmapFileChecksum`).
 //!
 //! The XML is small and fixed in shape, so it is read by a minimal tokenizer here rather than
 //! pulling in an XML crate; anything outside that shape is rejected with the reason.
@@ -12,6 +14,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
 
@@ -63,7 +66,7 @@ pub enum BmapError {
     Invalid(String),
     #[error("bmap format version {0} is not supported (this tool reads 1.x and 2.x)")]
     Version(String),
-    #[error("bmap checksum type '{0}' is not supported (sha256 and sha512 are)")]
+    #[error("bmap checksum type '{0}' is not supported (sha1, sha256 and sha512 are)")]
     ChecksumType(String),
     #[error("the bmap file is corrupt: its BmapFileChecksum is {stored} but its contents hash to {computed}")]
     FileChecksum { stored: String, computed: String },
@@ -87,6 +90,8 @@ pub enum BmapError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChecksumType {
+    /// Format 1.3 only; read, never written.
+    Sha1,
     Sha256,
     Sha512,
 }
@@ -94,12 +99,14 @@ pub enum ChecksumType {
 impl ChecksumType {
     fn name(self) -> &'static str {
         match self {
+            ChecksumType::Sha1 => "sha1",
             ChecksumType::Sha256 => "sha256",
             ChecksumType::Sha512 => "sha512",
         }
     }
     fn hex_len(self) -> usize {
         match self {
+            ChecksumType::Sha1 => 40,
             ChecksumType::Sha256 => 64,
             ChecksumType::Sha512 => 128,
         }
@@ -109,6 +116,7 @@ impl ChecksumType {
 /// A running hash of whichever type a bmap uses.
 #[derive(Clone)]
 pub enum Hasher {
+    Sha1(Sha1),
     Sha256(Sha256),
     Sha512(Sha512),
 }
@@ -116,18 +124,21 @@ pub enum Hasher {
 impl Hasher {
     pub fn new(kind: ChecksumType) -> Hasher {
         match kind {
+            ChecksumType::Sha1 => Hasher::Sha1(Sha1::new()),
             ChecksumType::Sha256 => Hasher::Sha256(Sha256::new()),
             ChecksumType::Sha512 => Hasher::Sha512(Sha512::new()),
         }
     }
     pub fn update(&mut self, data: &[u8]) {
         match self {
+            Hasher::Sha1(h) => h.update(data),
             Hasher::Sha256(h) => h.update(data),
             Hasher::Sha512(h) => h.update(data),
         }
     }
     pub fn finish_hex(self) -> String {
         match self {
+            Hasher::Sha1(h) => hex::encode(h.finalize()),
             Hasher::Sha256(h) => hex::encode(h.finalize()),
             Hasher::Sha512(h) => hex::encode(h.finalize()),
         }
@@ -413,8 +424,8 @@ impl Bmap {
         })
     }
 
-    /// Parses bmaptool's XML (format 1.x without checksums, 1.4/2.x with sha256/sha512).
-    /// The file's own checksum is verified when present. Format 1.3 (SHA-1) is refused.
+    /// Parses bmaptool's XML (formats 1.0–1.2 without digests, 1.3 with SHA-1 ones, 1.4 and
+    /// 2.x with the type they name). The file's own checksum is verified when present.
     pub fn parse<R: Read>(mut r: R) -> Result<Bmap, BmapError> {
         let mut raw = Vec::new();
         r.read_to_end(&mut raw).map_err(|source| BmapError::Io {
@@ -438,10 +449,6 @@ impl Bmap {
         if major > 2 || major == 0 {
             return Err(BmapError::Version(version));
         }
-        let has_type = major == 2 || (major == 1 && minor == 4);
-        if major == 1 && minor == 3 {
-            return Err(BmapError::ChecksumType("sha1 (format 1.3)".into()));
-        }
         let num = |name: &str| -> Result<u64, BmapError> {
             let el = doc
                 .child(name)
@@ -464,24 +471,11 @@ impl Bmap {
                 "BlocksCount {blocks_count} does not fit ImageSize {image_size} with {block_size}-byte blocks"
             )));
         }
-        let checksum_type = if has_type {
-            let t = doc
-                .child("ChecksumType")
-                .ok_or_else(|| BmapError::Invalid("<ChecksumType> is missing".into()))?
-                .text
-                .trim()
-                .to_ascii_lowercase();
-            match t.as_str() {
-                "sha256" => ChecksumType::Sha256,
-                "sha512" => ChecksumType::Sha512,
-                _ => return Err(BmapError::ChecksumType(t)),
-            }
-        } else {
-            ChecksumType::Sha256
-        };
-        if has_type {
-            if let Some(el) = doc.child("BmapFileChecksum") {
-                verify_file_checksum(&raw, el, checksum_type)?;
+        let digests = Digests::of_version(major, minor, &doc)?;
+        let checksum_type = digests.map_or(ChecksumType::Sha256, |d| d.kind);
+        if let Some(d) = digests {
+            if let Some(el) = doc.child(d.file_tag) {
+                verify_file_checksum(&raw, el, d.kind)?;
             }
         }
         let map = doc
@@ -514,7 +508,7 @@ impl Bmap {
                     )));
                 }
             }
-            let checksum = if has_type { el.attr("chksum") } else { None };
+            let checksum = digests.and_then(|d| el.attr(d.range_attr));
             let checksum = match checksum {
                 Some(c) => {
                     let c = c.trim().to_ascii_lowercase();
@@ -549,6 +543,53 @@ impl Bmap {
             checksum_type,
             ranges,
         })
+    }
+}
+
+/// Where a bmap format keeps its digests.
+#[derive(Clone, Copy)]
+struct Digests {
+    kind: ChecksumType,
+    /// The `<Range>` attribute holding a range's digest.
+    range_attr: &'static str,
+    /// The element holding the digest of the bmap file itself.
+    file_tag: &'static str,
+}
+
+impl Digests {
+    /// None for the formats without digests (1.0–1.2).
+    fn of_version(
+        major: u32,
+        minor: u32,
+        doc: &xml::Element,
+    ) -> Result<Option<Digests>, BmapError> {
+        if major == 1 && minor == 3 {
+            return Ok(Some(Digests {
+                kind: ChecksumType::Sha1,
+                range_attr: "sha1",
+                file_tag: "BmapFileSHA1",
+            }));
+        }
+        if major == 1 && minor != 4 {
+            return Ok(None);
+        }
+        let t = doc
+            .child("ChecksumType")
+            .ok_or_else(|| BmapError::Invalid("<ChecksumType> is missing".into()))?
+            .text
+            .trim()
+            .to_ascii_lowercase();
+        let kind = match t.as_str() {
+            "sha1" => ChecksumType::Sha1,
+            "sha256" => ChecksumType::Sha256,
+            "sha512" => ChecksumType::Sha512,
+            _ => return Err(BmapError::ChecksumType(t)),
+        };
+        Ok(Some(Digests {
+            kind,
+            range_attr: "chksum",
+            file_tag: "BmapFileChecksum",
+        }))
     }
 }
 
@@ -924,9 +965,15 @@ mod tests {
                 checksum: None
             }]
         );
+        // 1.3 keeps its SHA-1 digests in the same attribute, and they must look like ones.
         let v13 = v12.replace("1.2", "1.3");
         let err = Bmap::parse(v13.as_bytes()).unwrap_err().to_string();
-        assert!(err.contains("sha1"), "{err}");
+        assert!(err.contains("malformed checksum"), "{err}");
+        let sha1 = "a".repeat(40);
+        let v13 = v13.replace("sha1=\"ab\"", &format!("sha1=\"{sha1}\""));
+        let b = Bmap::parse(v13.as_bytes()).unwrap();
+        assert_eq!(b.checksum_type, ChecksumType::Sha1);
+        assert_eq!(b.ranges[0].checksum.as_deref(), Some(sha1.as_str()));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub enum FlashError {
         at: u64,
         expected: u64,
     },
+    #[error("{path}: the image goes on past the {expected} bytes expected")]
+    ImageLong { path: PathBuf, expected: u64 },
     #[error("{path}: the image is {actual} bytes but the bmap describes {expected} bytes; the bmap belongs to another image")]
     SizeMismatch {
         path: PathBuf,
@@ -94,6 +96,11 @@ pub struct FlashJob {
     pub target: PathBuf,
     /// A regular file is cut or extended to the image size; a block device is left as is.
     pub target_is_file: bool,
+    /// Create the target file, which must not exist yet, with these permission bits (the
+    /// image's), whatever the umask.
+    pub create_mode: Option<u32>,
+    /// The image's uncompressed size when the caller already has it ([`image_size`]).
+    pub image_size: Option<u64>,
     pub verify: bool,
     pub progress: bool,
     /// Test seam, see [`ENV_CORRUPT_AFTER_WRITE`].
@@ -112,9 +119,12 @@ pub struct FlashReport {
     pub verify_time: Duration,
 }
 
-/// The image's uncompressed size: its length, or the sum of the sizes in its xz index.
+/// The image's uncompressed size: its length, the sum of the sizes in its xz index, or (for
+/// gzip, zstd, bzip2 and zip, whose headers do not say it reliably) the length of the
+/// decoded stream. Decoding it all once costs time, but also proves the stream whole
+/// before a single byte reaches the card.
 pub fn image_size(path: &Path) -> Result<u64, FlashError> {
-    let src = Source::open(path)?;
+    let mut src = Source::open(path)?;
     match src.compression() {
         Compression::None => Ok(src.input_len()),
         Compression::Xz => {
@@ -126,6 +136,16 @@ pub fn image_size(path: &Path) -> Result<u64, FlashError> {
                 path: path.to_owned(),
                 detail,
             })
+        }
+        _ => {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0u64;
+            loop {
+                match src.read_chunk(&mut buf)? {
+                    0 => return Ok(total),
+                    n => total += n as u64,
+                }
+            }
         }
     }
 }
@@ -168,7 +188,10 @@ fn plan(spans: &[Span]) -> Vec<Chunk> {
 
 /// Flashes and (unless told not to) verifies. `cancel` is polled between chunks.
 pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashError> {
-    let size = image_size(&job.image)?;
+    let size = match job.image_size {
+        Some(n) => n,
+        None => image_size(&job.image)?,
+    };
     let (spans, kind) = match &job.bmap {
         Some(b) => {
             if size != b.image_size {
@@ -208,6 +231,9 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
     let chunks = plan(&spans);
     let total: u64 = spans.iter().map(|s| s.end - s.start).sum();
 
+    if let Some(mode) = job.create_mode {
+        create_with_mode(&job.target, mode)?;
+    }
     let mut target = Target::open_write(&job.target, job.target_is_file)?;
     if !job.target_is_file {
         // sysfs said the card is big enough; the kernel's answer on the open device decides.
@@ -257,6 +283,9 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
         },
     )?;
     drop(ticker);
+    // The stream must end where the image does, its trailer checked: a decoder only reports
+    // a bad checksum or trailing garbage when asked for the bytes after the last.
+    input.finish(size)?;
     if job.target_is_file {
         target.set_len(size)?;
     }
@@ -347,6 +376,27 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
     report.verified = true;
     report.verify_time = t1.elapsed();
     Ok(report)
+}
+
+/// Creates `path` (it must not exist) with exactly `mode`'s permission bits: opened 0600,
+/// which a umask can only narrow, then set with fchmod, which no umask touches, before any
+/// byte of the image is in it.
+fn create_with_mode(path: &Path, mode: u32) -> Result<(), FlashError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |op, source| FlashError::Target {
+        path: path.to_owned(),
+        op,
+        offset: 0,
+        source,
+    };
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| err("create", e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+        .map_err(|e| err("chmod", e))
 }
 
 /// Re-reads `[start, end)` from image and target and returns the first differing offset.
@@ -484,7 +534,7 @@ fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
 }
 
 /// Image bytes by offset. Raw images are read in place (so a bmap skips holes for free);
-/// xz images are streamed forward and skipped parts are decoded and dropped.
+/// compressed images are streamed forward and skipped parts are decoded and dropped.
 enum Input {
     Raw { path: PathBuf, file: File },
     Stream { src: Source, pos: u64 },
@@ -501,8 +551,28 @@ impl Input {
                     source,
                 })?,
             },
-            Compression::Xz => Input::Stream { src, pos: 0 },
+            _ => Input::Stream { src, pos: 0 },
         })
+    }
+
+    /// After the last range: a stream is decoded up to `size` and must end exactly there.
+    fn finish(&mut self, size: u64) -> Result<(), FlashError> {
+        let Input::Stream { src, pos } = self else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        while *pos < size {
+            let n = (size - *pos).min(buf.len() as u64) as usize;
+            fill(src, &mut buf[..n], *pos, size)?;
+            *pos += n as u64;
+        }
+        match src.read_chunk(&mut buf[..1])? {
+            0 => Ok(()),
+            _ => Err(FlashError::ImageLong {
+                path: src.path().to_owned(),
+                expected: size,
+            }),
+        }
     }
 
     /// Fills `buf` from `off`; offsets must not go backwards for a stream.

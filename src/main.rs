@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    default_sigpipe();
     let cli = cli::Cli::parse();
     let code = match cli::run(cli) {
         Ok(code) => code,
@@ -14,6 +15,18 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Rust starts programs with SIGPIPE ignored, so `inspect IMG | head` made `println!` fail
+/// with EPIPE and panic. With the default action a closed pipe ends the program quietly,
+/// and the shell reports 141 (128 + SIGPIPE), as for `cat`, `ls` or `grep`. Sockets are not
+/// affected: the standard library writes to them with MSG_NOSIGNAL, so a peer that hangs
+/// up is still an error for `status`, not a silent death.
+fn default_sigpipe() {
+    // SAFETY: resets one signal's disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The error and its causes, skipping a cause whose text the message already holds (our

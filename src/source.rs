@@ -1,15 +1,24 @@
-//! Where image bytes come from: a raw `.img` or an `.xz`-compressed one, as a stream.
+//! Where image bytes come from: a raw `.img`, or one compressed with xz, gzip, zstd or
+//! bzip2, or the one image in a `.zip`, as a stream of the raw disk bytes.
 //!
-//! The format is decided by the file's magic bytes, not its name, so a renamed file still
-//! works and a file named `.xz` that is not xz gets a clear error from the decoder.
+//! The format is decided by the file's magic bytes ([`detect`]), not its name, so a renamed
+//! file still works, and a compressed format this tool does not read (7z, lz4, …) is refused
+//! by name instead of being taken for a disk image. Every decoder streams: memory stays at a
+//! few buffers whatever the image's size.
+
+mod detect;
+mod zipped;
+mod zstd_frames;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use thiserror::Error;
 
-const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
+pub use detect::{detect, Detected};
 
 #[derive(Debug, Error)]
 pub enum SourceError {
@@ -21,48 +30,84 @@ pub enum SourceError {
         offset: u64,
         source: io::Error,
     },
-    #[error("{path}: the xz stream is truncated (ended after {offset} bytes of output)")]
-    Truncated { path: PathBuf, offset: u64 },
-    #[error("{path}: the xz data is corrupt at output offset {offset}: {detail}")]
+    #[error("{path}: the {format} stream is truncated (ended after {offset} bytes of output)")]
+    Truncated {
+        path: PathBuf,
+        format: &'static str,
+        offset: u64,
+    },
+    #[error("{path}: the {format} data is corrupt at output offset {offset}: {detail}")]
     Corrupt {
         path: PathBuf,
+        format: &'static str,
         offset: u64,
         detail: String,
     },
+    #[error("{path}: the file is {format}-compressed, which this tool does not read; unpack it first and give the raw image (or an .xz, .gz, .zst, .bz2 or single-image .zip)")]
+    Unsupported { path: PathBuf, format: &'static str },
+    #[error("{path}: {detail}")]
+    Zip { path: PathBuf, detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
     Xz,
+    Gzip,
+    Zstd,
+    Bzip2,
+    Zip,
+}
+
+impl Compression {
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "raw",
+            Compression::Xz => "xz",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Zip => "zip",
+        }
+    }
 }
 
 /// An opened image source, streaming the raw disk bytes.
 pub struct Source {
     path: PathBuf,
     compression: Compression,
-    /// Size of the input file on disk (compressed size for xz), for progress.
+    /// Size of the input file on disk (the compressed size), for progress.
     input_len: u64,
     reader: Box<dyn Read + Send>,
     /// Decompressed bytes handed out so far, for error messages.
     offset: u64,
     /// Counts compressed bytes consumed, shared with the progress bar.
-    consumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    consumed: Arc<AtomicU64>,
 }
 
 struct Counting<R> {
     inner: R,
-    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
+
+/// The zip reader seeks to the central directory first; progress counts reads only.
+impl<R: Seek> Seek for Counting<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// Buffer for the compressed side of a decoder.
+const IN_BUF: usize = 1 << 20;
 
 impl Source {
     pub fn open(path: &Path) -> Result<Source, SourceError> {
@@ -72,25 +117,38 @@ impl Source {
         };
         let mut file = File::open(path).map_err(open_err)?;
         let input_len = file.metadata().map_err(open_err)?.len();
-        let mut magic = [0u8; 6];
+        let mut magic = [0u8; detect::MAGIC_LEN];
         let got = read_up_to(&mut file, &mut magic).map_err(open_err)?;
-        let compression = if got == magic.len() && magic == XZ_MAGIC {
-            Compression::Xz
-        } else {
-            Compression::None
+        let compression = match detect(&magic[..got]) {
+            Detected::Read(c) => c,
+            Detected::Refused(format) => {
+                return Err(SourceError::Unsupported {
+                    path: path.to_owned(),
+                    format,
+                })
+            }
         };
-        // Re-open rather than seek so the reader starts clean; the input is only ever read.
-        let file = File::open(path).map_err(open_err)?;
-        let consumed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        file.rewind().map_err(open_err)?;
+        let consumed = Arc::new(AtomicU64::new(0));
         let counted = Counting {
             inner: file,
             count: consumed.clone(),
         };
+        let buffered = |c| BufReader::with_capacity(IN_BUF, c);
         let reader: Box<dyn Read + Send> = match compression {
             Compression::None => Box::new(counted),
-            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(
-                BufReader::with_capacity(1 << 20, counted),
-            )),
+            Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(buffered(counted))),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered(counted))),
+            Compression::Zstd => Box::new(zstd_frames::ZstdFrames::new(buffered(counted))),
+            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered(counted))),
+            Compression::Zip => {
+                let (_name, entry) =
+                    zipped::open_single(counted).map_err(|p| SourceError::Zip {
+                        path: path.to_owned(),
+                        detail: p.to_string(),
+                    })?;
+                Box::new(entry)
+            }
         };
         Ok(Source {
             path: path.to_owned(),
@@ -115,7 +173,7 @@ impl Source {
     }
 
     /// Compressed (input) bytes consumed so far; shared so a progress thread can read it.
-    pub fn consumed(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    pub fn consumed(&self) -> Arc<AtomicU64> {
         self.consumed.clone()
     }
 
@@ -133,13 +191,22 @@ impl Source {
     fn classify(&self, e: io::Error) -> SourceError {
         let path = self.path.clone();
         let offset = self.offset;
-        if self.compression == Compression::Xz {
-            // xz2 reports a stream that ends early as UnexpectedEof and bad data as InvalidData.
+        if self.compression != Compression::None {
+            let format = self.compression.name();
+            // The decoders report input that ends early as UnexpectedEof and bad data as
+            // InvalidData (or Other, for the pure-Rust ones).
             match e.kind() {
-                io::ErrorKind::UnexpectedEof => return SourceError::Truncated { path, offset },
+                io::ErrorKind::UnexpectedEof => {
+                    return SourceError::Truncated {
+                        path,
+                        format,
+                        offset,
+                    }
+                }
                 io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => {
                     return SourceError::Corrupt {
                         path,
+                        format,
                         offset,
                         detail: e.to_string(),
                     }

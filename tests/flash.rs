@@ -81,7 +81,7 @@ fn raw_image_to_a_file_is_byte_identical() {
     let out = t.path().join("card");
     // A longer pre-existing file is cut to the image size.
     fs::write(&out, vec![0xA5u8; 20 << 20]).unwrap();
-    let o = flash(&[s(&img), s(&out)], &[]);
+    let o = flash(&["--yes", s(&img), s(&out)], &[]);
     ok(&o);
     assert_eq!(fs::read(&img).unwrap(), fs::read(&out).unwrap());
     assert!(stderr(&o).contains("verified"), "{}", stderr(&o));
@@ -112,7 +112,7 @@ fn check_bmap_flash(image: &Path, bmap_path: &Path, dir: &Path) {
     let size = fs::metadata(dir.join("disk.img")).unwrap().len();
     let out = dir.join("card");
     fs::write(&out, vec![0x5Au8; size as usize]).unwrap();
-    let o = flash(&["--bmap", s(bmap_path), s(image), s(&out)], &[]);
+    let o = flash(&["--yes", "--bmap", s(bmap_path), s(image), s(&out)], &[]);
     ok(&o);
     let want = fs::read(dir.join("disk.img")).unwrap();
     let got = fs::read(&out).unwrap();
@@ -163,7 +163,7 @@ fn node_option_uses_the_build_output_and_its_bmap() {
     let card = t.path().join("card");
     fs::write(&card, vec![0x77u8; (8 * MIB) as usize]).unwrap();
     ok(&flash(
-        &["--node", "rpi1", "--out", s(&outdir), s(&card)],
+        &["--yes", "--node", "rpi1", "--out", s(&outdir), s(&card)],
         &[],
     ));
     let got = fs::read(&card).unwrap();
@@ -283,7 +283,7 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
         .write_xml(&mut File::create(&bp).unwrap())
         .unwrap();
     let o = flash(
-        &["--bmap", s(&bp), s(&img), s(&out)],
+        &["--yes", "--bmap", s(&bp), s(&img), s(&out)],
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     assert!(!o.status.success());
@@ -295,7 +295,7 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
 
     // --no-verify does not notice (that is what it is for).
     let o = flash(
-        &["--no-verify", s(&img), s(&out)],
+        &["--yes", "--no-verify", s(&img), s(&out)],
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     ok(&o);
@@ -579,4 +579,91 @@ fn flashes_a_real_block_device() {
         "{}",
         stderr(&o)
     );
+}
+
+// ---- targets that are not what they seem ----
+
+/// A missing name under /dev is a card not inserted (or a typo): refused, and nothing is
+/// created there. Judges: exit code, the message, and the path's absence.
+#[test]
+fn a_missing_device_under_dev_is_refused_and_nothing_is_created() {
+    let t = tempfile::tempdir().unwrap();
+    let img = standard_image(t.path());
+    let dev = Path::new("/dev/clem-nonexistent-sdz");
+    assert!(!dev.exists(), "{} exists before the test", dev.display());
+    for extra in [&[][..], &["--yes"][..]] {
+        let mut args = extra.to_vec();
+        args.extend([s(&img), s(dev)]);
+        let o = flash(&args, &[]);
+        assert!(!o.status.success(), "flash to a missing device succeeded");
+        let e = stderr(&o);
+        assert!(
+            e.contains("/dev/clem-nonexistent-sdz") && e.contains("is the card inserted"),
+            "{e}"
+        );
+        assert!(!dev.exists(), "flash created {}", dev.display());
+    }
+}
+
+/// An existing file is overwritten only when confirmed: with no terminal and no --yes it
+/// is refused and left as it was. Judges: exit code, the message, `cmp` of the target with
+/// a copy taken before.
+#[test]
+fn an_existing_file_is_not_overwritten_without_confirmation() {
+    let t = tempfile::tempdir().unwrap();
+    let img = standard_image(t.path());
+    let target = t.path().join("precious");
+    fs::write(&target, noise(99, 3 << 20)).unwrap();
+    let before = t.path().join("precious.before");
+    fs::copy(&target, &before).unwrap();
+    let o = flash(&[s(&img), s(&target)], &[]);
+    assert!(!o.status.success(), "overwrote a file without confirmation");
+    assert!(
+        stderr(&o).contains("not a terminal") && stderr(&o).contains("--yes"),
+        "{}",
+        stderr(&o)
+    );
+    let same = Command::new("cmp")
+        .arg(&before)
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(same.success(), "the target was changed");
+    // With --yes it is written.
+    ok(&flash(&["--yes", s(&img), s(&target)], &[]));
+    assert_eq!(fs::read(&img).unwrap(), fs::read(&target).unwrap());
+}
+
+/// A new file target gets the image's permission bits whatever the umask: a 0600 image
+/// with keys in it does not become a world-readable copy. Judge: `stat -c %a`.
+#[test]
+fn a_new_file_target_gets_the_image_mode_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let img = standard_image(t.path());
+    for mode in [0o600, 0o640, 0o644] {
+        fs::set_permissions(&img, fs::Permissions::from_mode(mode)).unwrap();
+        let out = t.path().join(format!("copy-{mode:o}"));
+        let script = format!(
+            "umask 000 && exec '{BIN}' flash '{}' '{}'",
+            s(&img),
+            s(&out)
+        );
+        let o = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        ok(&o);
+        let st = Command::new("stat")
+            .args(["-c", "%a", s(&out)])
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&st.stdout).trim().to_string();
+        assert_eq!(
+            got,
+            format!("{mode:o}"),
+            "mode of the copy of a {mode:o} image"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `clem-image flash`: the command-line edge of `clem_image::flash`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,8 +14,10 @@ use clem_image::flash::{self, FlashError, FlashJob, ENV_CORRUPT_AFTER_WRITE};
 /// Write an image to an SD card (or a file), then read it back and check it.
 #[derive(Debug, clap::Args)]
 pub struct FlashArgs {
-    /// `IMAGE DEVICE`, or just `DEVICE` with --node. IMAGE is a raw `.img` or an `.img.xz`
-    /// (streamed, never unpacked to disk); DEVICE is a whole-disk block device or a file.
+    /// `IMAGE DEVICE`, or just `DEVICE` with --node. IMAGE is a raw `.img`, or one compressed
+    /// with xz, gzip, zstd or bzip2, or a `.zip` holding one image (streamed, never unpacked
+    /// to disk); DEVICE is a whole-disk block device, or a file (an existing one is
+    /// overwritten only when confirmed).
     #[arg(value_name = "IMAGE DEVICE", num_args = 1..=2, required = true)]
     pub paths: Vec<PathBuf>,
     /// Flash a node's image from the build output: OUT/NODE.img (and OUT/NODE.img.bmap if present).
@@ -92,35 +95,10 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         Some(p) => Some(Bmap::load(p)?),
         None => None,
     };
-    let size = match &bmap {
-        Some(b) => b.image_size,
-        None => flash::image_size(&image)?,
-    };
-    let is_file = match target_kind(&device)? {
-        TargetKind::RegularFile => {
-            refuse_same_file(&image, &device)?;
-            true
-        }
-        TargetKind::BlockDevice { major, minor } => {
-            let view = SystemView::from_env();
-            let info = view.inspect(&device, major, minor)?;
-            view.check(&info, size, args.force)?;
-            eprintln!("Target: {}", info.describe());
-            eprintln!(
-                "Image:  {} ({}{})",
-                image.display(),
-                human_bytes(size),
-                match &bmap {
-                    Some(b) => format!(", {} mapped", human_bytes(b.mapped_bytes())),
-                    None => String::new(),
-                }
-            );
-            if !args.yes {
-                confirm(&device)?;
-            }
-            false
-        }
-    };
+    let (kind, create_mode, size) = check_target(args, &image, &device, bmap.as_ref())?;
+    let is_file = !matches!(kind, TargetKind::BlockDevice { .. });
+    // With a bmap, `flash` measures the image itself to hold it against the map's size.
+    let known_size = bmap.is_none().then_some(size);
 
     let corrupt_after_write = match std::env::var(ENV_CORRUPT_AFTER_WRITE) {
         Ok(v) => Some(
@@ -134,6 +112,8 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         bmap,
         target: device.clone(),
         target_is_file: is_file,
+        create_mode,
+        image_size: known_size,
         verify: !args.no_verify,
         progress: std::io::stderr().is_terminal(),
         corrupt_after_write,
@@ -165,6 +145,58 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// What the target is, after every check and confirmation it needs; the mode to create a
+/// new file with; the image's size (measured here, once, after the cheap checks).
+fn check_target(
+    args: &FlashArgs,
+    image: &Path,
+    device: &Path,
+    bmap: Option<&Bmap>,
+) -> anyhow::Result<(TargetKind, Option<u32>, u64)> {
+    let kind = target_kind(device)?;
+    let mut create_mode = None;
+    match kind {
+        TargetKind::RegularFile => {
+            refuse_same_file(image, device)?;
+            if !args.yes {
+                eprintln!("Target: {} (an existing file)", device.display());
+                confirm(device)?;
+            }
+        }
+        TargetKind::NewFile => {
+            // A copy of an image that holds keys must not be readable by more people.
+            let meta = std::fs::metadata(image)
+                .with_context(|| format!("reading the mode of {}", image.display()))?;
+            create_mode = Some(meta.permissions().mode() & 0o777);
+        }
+        TargetKind::BlockDevice { .. } => {}
+    }
+    // Without a bmap this may decode a whole gzip/zstd/bzip2/zip stream.
+    let size = match bmap {
+        Some(b) => b.image_size,
+        None => flash::image_size(image)?,
+    };
+    if let TargetKind::BlockDevice { major, minor } = kind {
+        let view = SystemView::from_env();
+        let info = view.inspect(device, major, minor)?;
+        view.check(&info, size, args.force)?;
+        eprintln!("Target: {}", info.describe());
+        eprintln!(
+            "Image:  {} ({}{})",
+            image.display(),
+            human_bytes(size),
+            match bmap {
+                Some(b) => format!(", {} mapped", human_bytes(b.mapped_bytes())),
+                None => String::new(),
+            }
+        );
+        if !args.yes {
+            confirm(device)?;
+        }
+    }
+    Ok((kind, create_mode, size))
 }
 
 /// Writing an image onto itself would destroy it half way.

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::Args;
 
 use clem_image::bmap::Bmap;
+use clem_image::inspect::RawImage;
 use clem_image::probe;
 use clem_image::verify::{check_sums, verify_image, Manifest};
 
@@ -24,6 +25,10 @@ fn sidecar(image: &Path, suffix: &str) -> PathBuf {
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
     let image = &args.image;
+    // A compressed image is checked as the disk it decompresses to (a sparse temporary copy);
+    // for a raw one `data` is the image itself.
+    let raw = RawImage::open(image)?;
+    let data = raw.path();
     let sums = sidecar(image, ".sha256");
     let manifest_path = image.with_extension("manifest.json");
     if manifest_path.exists() {
@@ -33,7 +38,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
         )?;
         let manifest: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a clem-image manifest", manifest_path.display()))?;
-        verify_image(image, &manifest.table, &manifest.injected)?;
+        verify_image(data, &manifest.table, &manifest.injected)?;
         println!(
             "{}: partition table and {} injected files OK",
             image.display(),
@@ -41,7 +46,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
         );
     } else {
         // No manifest: still check that the table and every file system read cleanly.
-        let info = probe::probe(image)?;
+        let info = probe::probe_as(data, image)?;
         println!(
             "{}: {} partitions readable (no manifest, injected files not checked)",
             image.display(),
@@ -52,7 +57,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
     if bmap_path.exists() {
         let bmap = Bmap::load(&bmap_path)?;
         let file =
-            std::fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
+            std::fs::File::open(data).with_context(|| format!("opening {}", image.display()))?;
         bmap.check_file(&file, image)
             .with_context(|| format!("{}: against {}", image.display(), bmap_path.display()))?;
         println!(
