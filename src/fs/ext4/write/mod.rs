@@ -25,6 +25,7 @@
 //! contiguous runs where the free space allows.
 
 mod cache;
+mod check;
 mod csum;
 mod dir;
 mod error;
@@ -34,6 +35,7 @@ mod hash;
 mod inode;
 mod le;
 mod superblock;
+mod undo;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -45,6 +47,7 @@ use dir::{DirCtx, FT_DIR, FT_REG, FT_SYMLINK};
 use extent::{Extent, MAX_LEN};
 use inode::{Inode, S_IFDIR, S_IFLNK, S_IFREG};
 use superblock::{Superblock, SB_OFFSET, SB_SIZE};
+use undo::Undo;
 
 const ROOT_INO: u32 = 2;
 
@@ -69,6 +72,10 @@ pub struct Ext4Writer<D: Read + Write + Seek> {
     verified: BTreeSet<(u32, bool)>,
     /// Whether any operation committed (an untouched file system is not rewritten).
     changed: bool,
+    /// Data blocks overwritten by the current operation, restored if it fails.
+    undo: Undo,
+    /// Groups whose bitmaps were checked against their descriptor (inode bitmap: true).
+    checked: BTreeSet<(u32, bool)>,
 }
 
 fn split_path(path: &str) -> Result<Vec<&[u8]>, Ext4Error> {
@@ -92,14 +99,24 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         dev.seek(SeekFrom::Start(SB_OFFSET))?;
         dev.read_exact(&mut raw)?;
         let sb = Superblock::parse(raw)?;
+        let part = dev.seek(SeekFrom::End(0))?;
+        if sb.blocks_count.checked_mul(sb.bs).is_none_or(|n| n > part) {
+            return Err(Ext4Error::Corrupt(format!(
+                "{} blocks of {} bytes do not fit the partition ({part} bytes)",
+                sb.blocks_count, sb.bs
+            )));
+        }
         let mut w = Ext4Writer {
             disk: Disk::new(dev, sb.bs, sb.blocks_count),
             sb,
             touched: BTreeSet::new(),
             verified: BTreeSet::new(),
             changed: false,
+            undo: Undo::new(),
+            checked: BTreeSet::new(),
         };
         w.verify_descs()?;
+        w.check_descs()?;
         Ok(w)
     }
 
@@ -117,12 +134,15 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         match r {
             Ok(v) => {
                 self.disk.commit();
+                self.undo.clear();
                 self.changed = true;
                 Ok(v)
             }
             Err(e) => {
                 self.touched.clear();
                 self.disk.rollback();
+                // Data blocks written before the failure get their old bytes back.
+                self.undo.restore(&mut self.disk.dev)?;
                 Err(e)
             }
         }
@@ -328,7 +348,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                     }
                 }
                 b[want..].fill(0);
-                self.disk.write_data(e.pblk + off, b)?;
+                self.disk.write_data(e.pblk + off, b, &mut self.undo)?;
                 done += want as u64;
                 off += nb;
             }
