@@ -73,7 +73,10 @@ impl Case {
         let t = Instant::now();
         let o = Command::new("sh")
             .arg("-c")
-            .arg(format!("ulimit -v {MEM_KIB}; exec timeout -s KILL {} \"$@\"", TIME.as_secs()))
+            .arg(format!(
+                "ulimit -v {MEM_KIB}; exec timeout -s KILL {} \"$@\"",
+                TIME.as_secs()
+            ))
             .arg("sh")
             .arg(bin())
             .args(args)
@@ -83,9 +86,15 @@ impl Case {
             .unwrap();
         let err = stderr(&o);
         assert!(t.elapsed() < TIME, "{args:?} took {:?}", t.elapsed());
-        assert!(o.status.code().is_some(), "{args:?} killed by a signal: {err}");
+        assert!(
+            o.status.code().is_some(),
+            "{args:?} killed by a signal: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-        assert!(!err.contains("memory allocation"), "{args:?} ran out of memory: {err}");
+        assert!(
+            !err.contains("memory allocation"),
+            "{args:?} ran out of memory: {err}"
+        );
         o
     }
 
@@ -216,6 +225,29 @@ fn huge_symlink_size_fails_build() {
     let o = c.run(&["inspect", c.img.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("sshd.service"), "{}", stderr(&o));
+}
+
+/// A directory entry that links /etc/cloud/loop back to /etc (debugfs ln): inspect
+/// reports the loop instead of growing without bound; explain ends normally.
+#[test]
+fn directory_loop_is_reported() {
+    let c = Case::new();
+    let p = c.extract(SYSTEM_A);
+    let (ok, text) = tool(
+        "debugfs",
+        &["-w", "-R", "ln /etc /etc/cloud/loop", p.to_str().unwrap()],
+    );
+    assert!(ok, "debugfs ln: {text}");
+    assert!(debugfs(&p, "ls /etc/cloud").contains("loop"));
+    patch(&c.img, c.part(SYSTEM_A).start, &fs::read(&p).unwrap());
+    let o = c.run(&["inspect", c.img.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("/etc/cloud/loop/cloud/loop"), "{err}");
+    assert!(err.contains("the tree loops"), "{err}");
+    assert!(err.len() < 1000, "error of {} bytes", err.len());
+    let o = c.run(&["explain", c.img.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
 }
 
 /// s_first_data_block far from 0 on a 4 KiB file system (superblock offset 0x14):
@@ -369,7 +401,10 @@ fn failed_writes_leave_the_file_system_identical() {
             }
             Err(e) => {
                 w.finish().unwrap();
-                assert!(fs::read(&img).unwrap() == before, "no-space call changed the fs");
+                assert!(
+                    fs::read(&img).unwrap() == before,
+                    "no-space call changed the fs"
+                );
                 break e;
             }
         }
@@ -386,7 +421,12 @@ fn failed_writes_leave_the_file_system_identical() {
     w.finish().unwrap();
     let before = fs::read(&img).unwrap();
     let free_before = free_blocks(&img);
-    for (path, eof) in [("/new", false), ("/new", true), ("/f2", false), ("/f3", true)] {
+    for (path, eof) in [
+        ("/new", false),
+        ("/new", true),
+        ("/f2", false),
+        ("/f3", true),
+    ] {
         let mut w = open_rw(&img);
         let len = 60 * 1024;
         let mut src = Failing {

@@ -3,9 +3,10 @@
 //! Nothing read from the image is trusted as a size or a link: a file is read whole
 //! only if it is no larger than the partition and [`MAX_READ`]; symlinks are resolved
 //! here (each target at most [`MAX_LINK`] bytes, at most [`MAX_HOPS`] of them), so
-//! ext4-view never reads a target itself; a listing stops at [`MAX_PATH`] bytes of
-//! path, at more directories than the file system has inodes, or at [`MAX_ENTRIES`]
-//! entries (a directory that loops back to an ancestor ends in one of these).
+//! ext4-view never reads a target itself; a listing stops at [`MAX_DEPTH`] levels or
+//! [`MAX_PATH`] bytes of path, at more directories than the file system has inodes,
+//! or at [`MAX_ENTRIES`] entries (a directory that loops back to an ancestor ends in
+//! one of these; ext4-view does not expose inode numbers to recognise it sooner).
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -23,6 +24,9 @@ pub const MAX_LINK: u64 = 4096;
 pub const MAX_HOPS: usize = 40;
 /// Longest path listed (Linux's PATH_MAX): deeper trees are taken for loops.
 pub const MAX_PATH: usize = 4096;
+/// Deepest directory listed: far deeper than any system image, shallow enough that a
+/// loop is reported in seconds (each level re-resolves its path from the root).
+pub const MAX_DEPTH: usize = 128;
 /// Most entries one listing returns.
 pub const MAX_ENTRIES: usize = 2_000_000;
 
@@ -69,6 +73,18 @@ pub struct Ext4Reader {
     part_size: u64,
     /// s_inodes_count: a tree without loops has no more directories.
     inodes: u64,
+}
+
+/// A path cut for an error message (a looping tree makes very long ones).
+fn short(path: &str) -> String {
+    if path.len() <= 160 {
+        return path.to_string();
+    }
+    let mut end = 160;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &path[..end])
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -252,13 +268,25 @@ impl Ext4Reader {
             let shown = e.path.clone();
             out.push(e);
             let Some(sub) = sub else { continue };
+            if stack.len() >= MAX_DEPTH {
+                return Err(bad(
+                    &short(&shown),
+                    format!("more than {MAX_DEPTH} directory levels: the tree loops"),
+                ));
+            }
             dirs += 1;
             if dirs > self.inodes.max(1) {
-                return Err(bad(&shown, "more directories than inodes: the tree loops"));
+                return Err(bad(
+                    &short(&shown),
+                    "more directories than inodes: the tree loops",
+                ));
             }
             let children = self.list_dir(&sub, &shown)?;
             if out.len() + children.len() > MAX_ENTRIES {
-                return Err(bad(&shown, format!("more than {MAX_ENTRIES} entries")));
+                return Err(bad(
+                    &short(&shown),
+                    format!("more than {MAX_ENTRIES} entries"),
+                ));
             }
             stack.push(children.into_iter());
         }
@@ -295,7 +323,7 @@ impl Ext4Reader {
             let path = join(shown, &name);
             if path.len() > MAX_PATH {
                 return Err(bad(
-                    shown,
+                    &short(shown),
                     format!("path longer than {MAX_PATH} bytes: the tree loops"),
                 ));
             }

@@ -92,7 +92,11 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                 d.free_inodes
             )));
         }
-        let reserved = if g == 0 { self.sb.first_ino as usize - 1 } else { 0 };
+        let reserved = if g == 0 {
+            self.sb.first_ino as usize - 1
+        } else {
+            0
+        };
         if let Some(i) = (0..reserved.min(ipg)).find(|&i| !test_bit(bm, i)) {
             return Err(corrupt(format!("reserved inode {} is marked free", i + 1)));
         }

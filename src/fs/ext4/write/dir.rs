@@ -59,7 +59,9 @@ fn parse_block(buf: &[u8], end: usize) -> Result<Vec<Ent>, Ext4Error> {
         let ino = get32(buf, off);
         let name = &buf[off + 8..off + 8 + name_len];
         if ino != 0 && (name_len == 0 || name.contains(&0) || name.contains(&b'/')) {
-            return Err(corrupt(format!("bad name in directory entry at offset {off}")));
+            return Err(corrupt(format!(
+                "bad name in directory entry at offset {off}"
+            )));
         }
         out.push(Ent {
             off,

@@ -5,7 +5,11 @@
 //! (the `cache` module); each public operation is a transaction that either commits to
 //! that cache or is rolled back entirely (so a failed operation, e.g. "no
 //! space", leaves the device untouched). File data is streamed straight into
-//! freshly allocated blocks after every allocation of the operation succeeded.
+//! freshly allocated blocks after every allocation of the operation succeeded; the
+//! bytes it replaces are saved first (`undo`) and written back if the operation
+//! fails, so a failure leaves every byte of the file system unchanged. Before a
+//! group's bitmaps are first changed they are checked against its descriptor
+//! (`check`): a damaged group is refused rather than handed out twice.
 //! [`Ext4Writer::finish`] writes the metadata, checksums and free counts.
 //! Nothing depends on the clock or randomness: same inputs, same bytes.
 //!
@@ -19,7 +23,9 @@
 //! Refused at [`Ext4Writer::open`], by name: needs_recovery, meta_bg, bigalloc,
 //! inline_data, encrypt, casefold, verity, quota, project, mmp, ea_inode,
 //! journal_dev, sparse_super2, snapshots and any unknown feature bit; file systems
-//! without `extent` or `filetype`; an unclean or erroring state. Paths are
+//! without `extent` or `filetype`; an unclean or erroring state; geometry that does
+//! not add up (first data block, group counts, a file system larger than its
+//! partition, descriptors pointing outside it). Paths are
 //! resolved without following symlinks. Allocation is first fit: inodes in the
 //! parent's group (then onwards), blocks from the start of the inode's group,
 //! contiguous runs where the free space allows.
@@ -433,7 +439,15 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         if blk == 0 {
             return Ok(());
         }
-        let refs = le::get32(self.disk.read(blk)?, 4);
+        let buf = self.disk.read(blk)?;
+        // Only a real xattr block (h_magic) may have its reference count changed.
+        if le::get32(buf, 0) != 0xEA02_0000 {
+            return Err(error::corrupt(format!(
+                "inode {}: block {blk} is not an xattr block",
+                inode.ino
+            )));
+        }
+        let refs = le::get32(buf, 4);
         if refs <= 1 {
             return self.free_run(blk, 1);
         }

@@ -208,16 +208,23 @@ impl Superblock {
         let blocks_per_group = u64::from(get32(&raw, 0x20));
         let inodes_per_group = get32(&raw, 0x28);
         let inode_size = usize::from(get16(&raw, 0x58));
-        if blocks_per_group == 0
-            || blocks_per_group > bs * 8
-            || inodes_per_group == 0
-            || u64::from(inodes_per_group) > bs * 8
-            || inode_size < 128
-            || !inode_size.is_power_of_two()
-            || inode_size as u64 > bs
-            || first_data_block >= blocks_count
-        {
-            return Err(Ext4Error::Corrupt("implausible geometry".into()));
+        let bad = if blocks_per_group == 0 || blocks_per_group > bs * 8 {
+            Some(format!("{blocks_per_group} blocks per group"))
+        } else if inodes_per_group == 0 || u64::from(inodes_per_group) > bs * 8 {
+            Some(format!("{inodes_per_group} inodes per group"))
+        } else if inode_size < 128 || !inode_size.is_power_of_two() || inode_size as u64 > bs {
+            Some(format!("inode size {inode_size}"))
+        } else if first_data_block >= blocks_count {
+            Some(format!(
+                "first data block {first_data_block} of {blocks_count} blocks"
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = bad {
+            return Err(Ext4Error::Corrupt(format!(
+                "implausible superblock: {what}"
+            )));
         }
         // mke2fs and the kernel put block 0 (4 KiB blocks) or 1 (1 KiB) first.
         let want_first = u64::from(bs == 1024);
@@ -226,7 +233,7 @@ impl Superblock {
                 "first data block {first_data_block} (expected {want_first} with {bs}-byte blocks)"
             )));
         }
-        if blocks_per_group % 8 != 0 || inodes_per_group % 8 != 0 {
+        if !blocks_per_group.is_multiple_of(8) || !inodes_per_group.is_multiple_of(8) {
             return Err(Ext4Error::Corrupt(format!(
                 "{blocks_per_group} blocks or {inodes_per_group} inodes per group (not a multiple of 8)"
             )));
