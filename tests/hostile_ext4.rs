@@ -18,12 +18,6 @@ use clem_image::fs::ext4::write::{Ext4Error, Ext4Writer, Meta};
 
 /// Address space each call may use (KiB): far below the sizes the image claims.
 const MEM_KIB: u64 = 1 << 20;
-/// The binary under test. CLEM_IMAGE_BIN may name another build of it (the shared
-/// target directory's `clem-image` is rewritten by every worktree's build).
-fn bin() -> String {
-    std::env::var("CLEM_IMAGE_BIN").unwrap_or_else(|_| BIN.to_string())
-}
-
 /// Wall time each call may take.
 const TIME: Duration = Duration::from_secs(30);
 
@@ -78,7 +72,7 @@ impl Case {
                 TIME.as_secs()
             ))
             .arg("sh")
-            .arg(bin())
+            .arg(BIN)
             .args(args)
             .current_dir(self.dir.join("home"))
             .env("HOME", self.dir.join("home"))
