@@ -287,6 +287,25 @@ fn inode_in_unused_area_is_refused() {
     ]);
 }
 
+/// A directory the build changes (/system-data/etc/writable, where it replaces
+/// hostname) has an entry with an empty name (name_len 0, offset 6 of the third
+/// entry, after "." and ".."): build refuses it instead of adding a second
+/// "hostname" beside the one it cannot read.
+#[test]
+fn damaged_directory_block_is_refused() {
+    let c = Case::new();
+    let p = c.extract(WRITABLE);
+    let blk: u64 = debugfs(&p, "blocks /system-data/etc/writable")
+        .trim()
+        .parse()
+        .unwrap();
+    let third = blk * 4096 + 24;
+    let name = read_at(&c.img, c.at(WRITABLE, third + 8), 8);
+    assert_eq!(name, b"hostname", "layout changed: fix the offsets");
+    patch(&c.img, c.at(WRITABLE, third + 6), &[0]);
+    c.build_refused(&["partition 4", "bad name in directory entry at offset 24"]);
+}
+
 // ---- the writer's failures leave the file system byte-identical ----
 
 fn meta() -> Meta {
