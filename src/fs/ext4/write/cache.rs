@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use super::error::{corrupt, Ext4Error};
+use super::undo::Undo;
 
 pub(crate) struct Disk<D> {
     pub dev: D,
@@ -121,12 +122,20 @@ impl<D: Read + Write + Seek> Disk<D> {
         self.pending.clear();
     }
 
-    /// Streams file data straight to the device (data blocks are never cached).
-    pub(crate) fn write_data(&mut self, blk: u64, data: &[u8]) -> Result<(), Ext4Error> {
+    /// Streams file data straight to the device (data blocks are never cached),
+    /// saving the bytes it replaces in `undo` first.
+    pub(crate) fn write_data(
+        &mut self,
+        blk: u64,
+        data: &[u8],
+        undo: &mut Undo,
+    ) -> Result<(), Ext4Error> {
         let n = data.len() as u64 / self.bs;
         if blk + n > self.blocks {
             return Err(corrupt("data write beyond end of file system"));
         }
+        let mut old = vec![0u8; data.len()];
+        undo.save(&mut self.dev, blk * self.bs, &mut old)?;
         self.dev.seek(SeekFrom::Start(blk * self.bs))?;
         self.dev.write_all(data)?;
         Ok(())

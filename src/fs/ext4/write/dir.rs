@@ -56,6 +56,13 @@ fn parse_block(buf: &[u8], end: usize) -> Result<Vec<Ent>, Ext4Error> {
         if rec_len < 8 || rec_len % 4 != 0 || off + rec_len > end || 8 + name_len > rec_len {
             return Err(corrupt(format!("bad directory entry at offset {off}")));
         }
+        let ino = get32(buf, off);
+        let name = &buf[off + 8..off + 8 + name_len];
+        if ino != 0 && (name_len == 0 || name.contains(&0) || name.contains(&b'/')) {
+            return Err(corrupt(format!(
+                "bad name in directory entry at offset {off}"
+            )));
+        }
         out.push(Ent {
             off,
             ino: get32(buf, off),
@@ -198,7 +205,9 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         }
         let tree = self.read_tree(&inode)?;
         let size = inode.size();
-        if size % self.sb.bs != 0 || size == 0 {
+        let mapped: u64 = tree.extents.iter().map(|e| u64::from(e.len)).sum();
+        // Every block the size claims must be mapped: loops over blocks stay bounded.
+        if size % self.sb.bs != 0 || size == 0 || size / self.sb.bs > mapped.min(u32::MAX.into()) {
             return Err(corrupt(format!("directory {ino} has size {size}")));
         }
         let seed = self.inode_seed(ino, inode.generation());

@@ -72,7 +72,29 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let root = inode.i_block().to_vec();
         let seed = self.inode_seed(inode.ino, inode.generation());
         self.walk(inode.ino, seed, &root, None, &mut t)?;
+        self.check_extents(inode.ino, &t.extents)?;
         Ok(t)
+    }
+
+    /// Extents must be non-empty, inside the file system and in strictly increasing,
+    /// non-overlapping logical order (lookups and frees rely on it).
+    fn check_extents(&self, ino: u32, exts: &[Extent]) -> Result<(), Ext4Error> {
+        let mut next_l = 0u64;
+        for e in exts {
+            let end = e.pblk.checked_add(u64::from(e.len));
+            if e.len == 0
+                || e.pblk < self.sb.first_data_block
+                || end.is_none_or(|x| x > self.sb.blocks_count)
+                || u64::from(e.lblk) < next_l
+            {
+                return Err(corrupt(format!(
+                    "inode {ino}: extent of {} blocks at {} (logical {}) is invalid",
+                    e.len, e.pblk, e.lblk
+                )));
+            }
+            next_l = u64::from(e.lblk) + u64::from(e.len);
+        }
+        Ok(())
     }
 
     fn walk(
@@ -92,7 +114,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         if depth > MAX_DEPTH || want_depth.is_some_and(|d| d != depth) {
             return Err(bad("bad depth"));
         }
-        if 12 + n * 12 > node.len() {
+        if 12 + n * 12 > node.len() || n > usize::from(get16(node, 4)) {
             return Err(bad("bad entry count"));
         }
         for i in 0..n {
@@ -113,6 +135,13 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                 });
             } else {
                 let child = u64::from(get32(e, 4)) | (u64::from(get16(e, 8)) << 32);
+                // A node reached twice (shared or looping) would multiply the work.
+                if t.nodes.contains(&child) || t.nodes.len() as u64 >= self.sb.blocks_count {
+                    return Err(bad("reuses a block"));
+                }
+                if child < self.sb.first_data_block {
+                    return Err(bad("points outside the file system"));
+                }
                 t.nodes.push(child);
                 let buf = self.disk.read(child)?.to_vec();
                 if self.sb.csum == Csum::Meta {

@@ -32,7 +32,7 @@ fn clear_bit(bm: &mut [u8], i: usize) {
     bm[i / 8] &= !(1 << (i % 8));
 }
 
-fn test_bit(bm: &[u8], i: usize) -> bool {
+pub(crate) fn test_bit(bm: &[u8], i: usize) -> bool {
     bm[i / 8] & (1 << (i % 8)) != 0
 }
 
@@ -189,6 +189,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
     fn block_bitmap(&mut self, g: u32) -> Result<(GroupDesc, u64), Ext4Error> {
         let mut d = self.gd(g)?;
         if self.uninit_flags_valid() && d.flags & BG_BLOCK_UNINIT != 0 {
+            self.checked.insert((g, false));
             let bm = self.compute_uninit_block_bitmap(g)?;
             let len = self.sb.group_len(g) as usize;
             let free = (0..len).filter(|&i| !test_bit(&bm, i)).count() as u32;
@@ -204,6 +205,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             self.verified.insert((g, false));
         }
         self.verify_bitmap(g, &d, false)?;
+        self.check_block_bitmap(g, &d)?;
         Ok((d, d.block_bitmap))
     }
 
@@ -239,24 +241,21 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
 
     /// What an uninitialised group's bitmap stands for: its superblock/GDT backup and
     /// any group's bitmaps or inode table placed inside it; padding bits set.
-    fn compute_uninit_block_bitmap(&mut self, g: u32) -> Result<Vec<u8>, Ext4Error> {
+    pub(crate) fn compute_uninit_block_bitmap(&mut self, g: u32) -> Result<Vec<u8>, Ext4Error> {
         let bs = self.sb.bs as usize;
         let mut bm = vec![0u8; bs];
         let first = self.sb.group_first_block(g);
         let len = self.sb.group_len(g);
         let mark = |bm: &mut Vec<u8>, b: u64, n: u64| {
-            for x in b..b + n {
-                if x >= first && x < first + len {
-                    set_bit(bm, (x - first) as usize);
-                }
+            for x in b.max(first)..b.saturating_add(n).min(first + len) {
+                set_bit(bm, (x - first) as usize);
             }
         };
         if self.sb.has_super(g) {
             let n = 1 + self.sb.gdt_blocks() + self.sb.reserved_gdt;
             mark(&mut bm, first, n);
         }
-        let itb =
-            (u64::from(self.sb.inodes_per_group) * self.sb.inode_size as u64).div_ceil(self.sb.bs);
+        let itb = self.itable_blocks();
         for h in 0..self.sb.groups {
             let d = self.gd(h)?;
             mark(&mut bm, d.block_bitmap, 1);
@@ -382,6 +381,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
             if d.free_inodes == 0 {
                 continue;
             }
+            self.check_inode_bitmap(g, &d)?;
             let uninit = self.uninit_flags_valid() && d.flags & BG_INODE_UNINIT != 0;
             if uninit {
                 let bm = self.disk.fresh(d.inode_bitmap)?;
@@ -420,6 +420,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         let idx = ((ino - 1) % ipg) as usize;
         let mut d = self.gd(g)?;
         self.verify_bitmap(g, &d, true)?;
+        self.check_inode_bitmap(g, &d)?;
         let bm = self.disk.write(d.inode_bitmap)?;
         if !test_bit(bm, idx) {
             return Err(corrupt(format!("inode {ino} freed twice")));

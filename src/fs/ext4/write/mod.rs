@@ -5,7 +5,11 @@
 //! (the `cache` module); each public operation is a transaction that either commits to
 //! that cache or is rolled back entirely (so a failed operation, e.g. "no
 //! space", leaves the device untouched). File data is streamed straight into
-//! freshly allocated blocks after every allocation of the operation succeeded.
+//! freshly allocated blocks after every allocation of the operation succeeded; the
+//! bytes it replaces are saved first (`undo`) and written back if the operation
+//! fails, so a failure leaves every byte of the file system unchanged. Before a
+//! group's bitmaps are first changed they are checked against its descriptor
+//! (`check`): a damaged group is refused rather than handed out twice.
 //! [`Ext4Writer::finish`] writes the metadata, checksums and free counts.
 //! Nothing depends on the clock or randomness: same inputs, same bytes.
 //!
@@ -19,12 +23,15 @@
 //! Refused at [`Ext4Writer::open`], by name: needs_recovery, meta_bg, bigalloc,
 //! inline_data, encrypt, casefold, verity, quota, project, mmp, ea_inode,
 //! journal_dev, sparse_super2, snapshots and any unknown feature bit; file systems
-//! without `extent` or `filetype`; an unclean or erroring state. Paths are
+//! without `extent` or `filetype`; an unclean or erroring state; geometry that does
+//! not add up (first data block, group counts, a file system larger than its
+//! partition, descriptors pointing outside it). Paths are
 //! resolved without following symlinks. Allocation is first fit: inodes in the
 //! parent's group (then onwards), blocks from the start of the inode's group,
 //! contiguous runs where the free space allows.
 
 mod cache;
+mod check;
 mod csum;
 mod dir;
 mod error;
@@ -34,6 +41,7 @@ mod hash;
 mod inode;
 mod le;
 mod superblock;
+mod undo;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -45,6 +53,7 @@ use dir::{DirCtx, FT_DIR, FT_REG, FT_SYMLINK};
 use extent::{Extent, MAX_LEN};
 use inode::{Inode, S_IFDIR, S_IFLNK, S_IFREG};
 use superblock::{Superblock, SB_OFFSET, SB_SIZE};
+use undo::Undo;
 
 const ROOT_INO: u32 = 2;
 
@@ -69,6 +78,10 @@ pub struct Ext4Writer<D: Read + Write + Seek> {
     verified: BTreeSet<(u32, bool)>,
     /// Whether any operation committed (an untouched file system is not rewritten).
     changed: bool,
+    /// Data blocks overwritten by the current operation, restored if it fails.
+    undo: Undo,
+    /// Groups whose bitmaps were checked against their descriptor (inode bitmap: true).
+    checked: BTreeSet<(u32, bool)>,
 }
 
 fn split_path(path: &str) -> Result<Vec<&[u8]>, Ext4Error> {
@@ -92,14 +105,24 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         dev.seek(SeekFrom::Start(SB_OFFSET))?;
         dev.read_exact(&mut raw)?;
         let sb = Superblock::parse(raw)?;
+        let part = dev.seek(SeekFrom::End(0))?;
+        if sb.blocks_count.checked_mul(sb.bs).is_none_or(|n| n > part) {
+            return Err(Ext4Error::Corrupt(format!(
+                "{} blocks of {} bytes do not fit the partition ({part} bytes)",
+                sb.blocks_count, sb.bs
+            )));
+        }
         let mut w = Ext4Writer {
             disk: Disk::new(dev, sb.bs, sb.blocks_count),
             sb,
             touched: BTreeSet::new(),
             verified: BTreeSet::new(),
             changed: false,
+            undo: Undo::new(),
+            checked: BTreeSet::new(),
         };
         w.verify_descs()?;
+        w.check_descs()?;
         Ok(w)
     }
 
@@ -117,12 +140,15 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         match r {
             Ok(v) => {
                 self.disk.commit();
+                self.undo.clear();
                 self.changed = true;
                 Ok(v)
             }
             Err(e) => {
                 self.touched.clear();
                 self.disk.rollback();
+                // Data blocks written before the failure get their old bytes back.
+                self.undo.restore(&mut self.disk.dev)?;
                 Err(e)
             }
         }
@@ -328,7 +354,7 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
                     }
                 }
                 b[want..].fill(0);
-                self.disk.write_data(e.pblk + off, b)?;
+                self.disk.write_data(e.pblk + off, b, &mut self.undo)?;
                 done += want as u64;
                 off += nb;
             }
@@ -413,7 +439,15 @@ impl<D: Read + Write + Seek> Ext4Writer<D> {
         if blk == 0 {
             return Ok(());
         }
-        let refs = le::get32(self.disk.read(blk)?, 4);
+        let buf = self.disk.read(blk)?;
+        // Only a real xattr block (h_magic) may have its reference count changed.
+        if le::get32(buf, 0) != 0xEA02_0000 {
+            return Err(error::corrupt(format!(
+                "inode {}: block {blk} is not an xattr block",
+                inode.ino
+            )));
+        }
+        let refs = le::get32(buf, 4);
         if refs <= 1 {
             return self.free_run(blk, 1);
         }

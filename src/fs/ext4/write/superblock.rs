@@ -190,7 +190,10 @@ impl Superblock {
         } else {
             32
         };
-        if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
+        if !(32..=1024).contains(&desc_size)
+            || !desc_size.is_power_of_two()
+            || (is64 && desc_size < 64)
+        {
             return Err(Ext4Error::Corrupt(format!("descriptor size {desc_size}")));
         }
         let hi = |off| {
@@ -205,16 +208,35 @@ impl Superblock {
         let blocks_per_group = u64::from(get32(&raw, 0x20));
         let inodes_per_group = get32(&raw, 0x28);
         let inode_size = usize::from(get16(&raw, 0x58));
-        if blocks_per_group == 0
-            || blocks_per_group > bs * 8
-            || inodes_per_group == 0
-            || u64::from(inodes_per_group) > bs * 8
-            || inode_size < 128
-            || !inode_size.is_power_of_two()
-            || inode_size as u64 > bs
-            || first_data_block >= blocks_count
-        {
-            return Err(Ext4Error::Corrupt("implausible geometry".into()));
+        let bad = if blocks_per_group == 0 || blocks_per_group > bs * 8 {
+            Some(format!("{blocks_per_group} blocks per group"))
+        } else if inodes_per_group == 0 || u64::from(inodes_per_group) > bs * 8 {
+            Some(format!("{inodes_per_group} inodes per group"))
+        } else if inode_size < 128 || !inode_size.is_power_of_two() || inode_size as u64 > bs {
+            Some(format!("inode size {inode_size}"))
+        } else if first_data_block >= blocks_count {
+            Some(format!(
+                "first data block {first_data_block} of {blocks_count} blocks"
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = bad {
+            return Err(Ext4Error::Corrupt(format!(
+                "implausible superblock: {what}"
+            )));
+        }
+        // mke2fs and the kernel put block 0 (4 KiB blocks) or 1 (1 KiB) first.
+        let want_first = u64::from(bs == 1024);
+        if first_data_block != want_first {
+            return Err(Ext4Error::Corrupt(format!(
+                "first data block {first_data_block} (expected {want_first} with {bs}-byte blocks)"
+            )));
+        }
+        if !blocks_per_group.is_multiple_of(8) || !inodes_per_group.is_multiple_of(8) {
+            return Err(Ext4Error::Corrupt(format!(
+                "{blocks_per_group} blocks or {inodes_per_group} inodes per group (not a multiple of 8)"
+            )));
         }
         let groups = (blocks_count - first_data_block).div_ceil(blocks_per_group);
         let inodes_count = get32(&raw, 0x0);
@@ -226,6 +248,14 @@ impl Superblock {
         let first_ino = get32(&raw, 0x54);
         if first_ino < 3 || first_ino > inodes_per_group {
             return Err(Ext4Error::Corrupt(format!("first inode {first_ino}")));
+        }
+        let reserved_gdt = u64::from(get16(&raw, 0xCE));
+        let gdt_blocks = (groups * desc_size as u64).div_ceil(bs);
+        // Without meta_bg the whole descriptor table and its reserve sit in group 0.
+        if 1 + gdt_blocks + reserved_gdt > blocks_per_group.min(blocks_count - first_data_block) {
+            return Err(Ext4Error::Corrupt(format!(
+                "{groups} groups: descriptor table of {gdt_blocks}+{reserved_gdt} blocks does not fit group 0"
+            )));
         }
         let csum = if ro & RO_METADATA_CSUM != 0 {
             Csum::Meta
@@ -282,7 +312,7 @@ impl Superblock {
             dir_index: compat & COMPAT_DIR_INDEX != 0,
             largedir: incompat & INCOMPAT_LARGEDIR != 0,
             extra_isize,
-            reserved_gdt: u64::from(get16(&raw, 0xCE)),
+            reserved_gdt,
             sparse_super: ro & RO_SPARSE_SUPER != 0,
             is64,
             large_file: ro & RO_LARGE_FILE != 0,
