@@ -38,6 +38,9 @@ pub struct StatusArgs {
     /// certificate against the node's own name (repeatable)
     #[arg(long = "endpoint", value_name = "NODE=HOST:PORT")]
     pub endpoints: Vec<String>,
+    /// Use cluster private keys that group or others may read (refused otherwise)
+    #[arg(long)]
+    pub allow_open_keys: bool,
 }
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
@@ -47,9 +50,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
         Overrides {
             nodes,
             dir: args.cluster_dir.clone(),
+            allow_open_keys: args.allow_open_keys,
             ..Overrides::default()
         },
     )?;
+    for w in cluster
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("--allow-open-keys"))
+    {
+        eprintln!("warning: {w}");
+    }
     let endpoints = args
         .endpoints
         .iter()

@@ -9,13 +9,11 @@ pub const MAX_CHARS: usize = 200;
 /// as an escape (`\x1b`, `\u{202e}`), cut to `max` characters with `…` when longer.
 pub fn clean(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max * 4));
-    let mut kept = 0;
-    for c in s.chars() {
+    for (kept, c) in s.chars().enumerate() {
         if kept >= max {
             out.push('…');
             break;
         }
-        kept += 1;
         match c {
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
