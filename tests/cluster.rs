@@ -405,7 +405,7 @@ fn zero_touch_swarm_is_the_default_and_only_the_manager_holds_the_client_key() {
     let (ok, net) = tool("mtype", &["-i", &at, "::/network-config"]);
     assert!(ok, "{net}");
     assert!(
-        net.contains("version: 2") && net.contains("  eth0:"),
+        net.contains("version: 2") && net.contains("  \"eth0\":"),
         "{net}"
     );
     assert!(net.contains("addresses: [\"10.0.5.12/24\"]"), "{net}");

@@ -91,9 +91,32 @@ fn node_cert(ca_dir: &Path, name: &str) -> (Vec<CertificateDer<'static>>, Privat
     )
 }
 
+/// What a stand-in does with one accepted TLS connection.
+type Raw = Arc<dyn Fn(&mut dyn ReadWrite) -> std::io::Result<()> + Send + Sync>;
+
+trait ReadWrite: std::io::Read + Write {}
+impl<T: std::io::Read + Write> ReadWrite for T {}
+
 /// Starts a docker API stand-in: server certificate for `name` from `server_ca`, client
 /// certificates required from `client_ca`. Runs until the test process ends.
 fn serve(server_ca: &Path, client_ca: &Path, name: &str, handler: Handler) -> SocketAddr {
+    let (chain, key) = node_cert(server_ca, name);
+    serve_raw(
+        chain,
+        key,
+        client_ca,
+        Arc::new(move |s| answer(s, &handler)),
+    )
+}
+
+/// A TLS server presenting `chain`, requiring client certificates from `client_ca`, that
+/// hands each connection to `raw`.
+fn serve_raw(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: &Path,
+    raw: Raw,
+) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(client_ca.join("tls/ca.pem")).unwrap() {
@@ -103,7 +126,6 @@ fn serve(server_ca: &Path, client_ca: &Path, name: &str, handler: Handler) -> So
         rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
             .build()
             .unwrap();
-    let (chain, key) = node_cert(server_ca, name);
     let config = Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -117,11 +139,11 @@ fn serve(server_ca: &Path, client_ca: &Path, name: &str, handler: Handler) -> So
     std::thread::spawn(move || {
         for tcp in listener.incoming().flatten() {
             let config = config.clone();
-            let handler = handler.clone();
+            let raw = raw.clone();
             std::thread::spawn(move || {
                 let conn = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
-                if answer(&mut tls, &handler).is_err() {
+                if raw(&mut tls).is_err() {
                     // Read what the client still sends before closing, so that the close
                     // does not reset the connection before the client reads the alert.
                     let _ = tls.sock.set_read_timeout(Some(Duration::from_millis(300)));
@@ -134,7 +156,10 @@ fn serve(server_ca: &Path, client_ca: &Path, name: &str, handler: Handler) -> So
 }
 
 /// HTTP/1.1 with keep-alive: GET requests without bodies.
-fn answer<S: std::io::Read + Write>(stream: &mut S, handler: &Handler) -> std::io::Result<()> {
+fn answer<S: std::io::Read + Write + ?Sized>(
+    stream: &mut S,
+    handler: &Handler,
+) -> std::io::Result<()> {
     let mut r = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -471,4 +496,418 @@ fn bad_arguments_name_the_problem() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a duration"), "{}", stderr(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile peers: what a node sends is bounded in size and time, its text is escaped, and the
+// healthy nodes are still reported.
+
+/// Reads a request head (up to the blank line); false when the client closed.
+fn read_head(s: &mut dyn ReadWrite) -> std::io::Result<bool> {
+    let mut r = BufReader::new(s);
+    let mut saw_any = false;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(false);
+        }
+        if saw_any && (line == "\r\n" || line == "\n") {
+            return Ok(true);
+        }
+        saw_any = true;
+    }
+}
+
+/// A stand-in with a proper certificate for `name` that answers every request with `raw`.
+fn hostile(c: &Cluster, name: &str, raw: Raw) -> SocketAddr {
+    let (chain, key) = node_cert(&c.dir, name);
+    serve_raw(chain, key, &c.dir, raw)
+}
+
+/// A healthy rpi1 (no swarm: reachable is healthy).
+fn healthy_rpi1(c: &Cluster) -> (&'static str, SocketAddr) {
+    let a = serve(
+        &c.dir,
+        &c.dir,
+        "rpi1",
+        docker("rpi1", false, || "inactive", || json!([])),
+    );
+    ("rpi1", a)
+}
+
+/// The address space `status` may use in the hostile tests (KiB, for `ulimit -v`): ample
+/// for a normal run, far less than reading an endless answer whole.
+const MEMORY_LIMIT_KIB: u64 = 1024 * 1024;
+
+/// `status --config … [--json]` under `ulimit -v`, with its wall time.
+fn status_limited(
+    c: &Cluster,
+    endpoints: &[(&str, SocketAddr)],
+    json: bool,
+) -> (std::process::Output, Duration) {
+    let mut args = vec!["status".to_string(), "--config".into(), c.config()];
+    if json {
+        args.push("--json".into());
+    }
+    for (n, a) in endpoints {
+        args.push("--endpoint".into());
+        args.push(format!("{n}={a}"));
+    }
+    let t = Instant::now();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {MEMORY_LIMIT_KIB}; exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(&args)
+        .current_dir(&c.root)
+        .env("HOME", &c.root)
+        .output()
+        .unwrap();
+    (o, t.elapsed())
+}
+
+/// Judges a run against one hostile rpi2: exit 1 (not 134 or a signal), within the time,
+/// no raw ESC byte on either stream, rpi1 reported healthy; returns rpi2's report.
+fn judge_hostile(o: &std::process::Output, took: Duration) -> Value {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{:?}\n{err}", o.status);
+    assert!(
+        !err.contains("panicked") && !err.contains("memory"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(25), "took {took:?}");
+    assert!(
+        !o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b),
+        "raw ESC"
+    );
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(j["nodes"][0]["healthy"], true, "{j:#}");
+    assert_eq!(j["nodes"][0]["reachable"], true, "{j:#}");
+    j["nodes"][1].clone()
+}
+
+/// An endless chunked body on /version: judged by exit code, wall time and `ulimit -v`
+/// (reading it whole would exhaust the address space and abort).
+#[test]
+fn an_endless_body_is_cut_off_in_bounded_memory() {
+    let c = Cluster::new(false);
+    let rpi1 = healthy_rpi1(&c);
+    let endless = hostile(
+        &c,
+        "rpi2",
+        Arc::new(|s| {
+            read_head(s)?;
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+            loop {
+                s.write_all(chunk.as_bytes())?;
+            }
+        }),
+    );
+    let (o, took) = status_limited(&c, &[rpi1, ("rpi2", endless)], true);
+    let n = judge_hostile(&o, took);
+    assert_eq!(n["reachable"], false, "{n:#}");
+    assert_eq!(n["error"]["kind"], "api", "{n:#}");
+    let msg = n["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("GET /version") && msg.contains("larger than 4 MiB"),
+        "{msg}"
+    );
+}
+
+/// A response head that never ends (one header, endlessly long): judged as above.
+#[test]
+fn endless_headers_are_cut_off_in_bounded_memory() {
+    let c = Cluster::new(false);
+    let rpi1 = healthy_rpi1(&c);
+    let endless = hostile(
+        &c,
+        "rpi2",
+        Arc::new(|s| {
+            read_head(s)?;
+            s.write_all(b"HTTP/1.1 200 OK\r\nX-Junk: ")?;
+            let junk = vec![b'a'; 0x10000];
+            loop {
+                s.write_all(&junk)?;
+            }
+        }),
+    );
+    let (o, took) = status_limited(&c, &[rpi1, ("rpi2", endless)], true);
+    let n = judge_hostile(&o, took);
+    let msg = n["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("response head larger than the limit"), "{msg}");
+}
+
+/// A body that trickles a byte a second: the node's call times out, judged by wall time.
+#[test]
+fn a_trickling_body_times_out() {
+    let c = Cluster::new(false);
+    let rpi1 = healthy_rpi1(&c);
+    let slow = hostile(
+        &c,
+        "rpi2",
+        Arc::new(|s| {
+            read_head(s)?;
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")?;
+            loop {
+                s.write_all(b" ")?;
+                s.flush()?;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }),
+    );
+    let (o, took) = status_limited(&c, &[rpi1, ("rpi2", slow)], true);
+    let n = judge_hostile(&o, took);
+    assert_eq!(n["error"]["kind"], "timeout", "{n:#}");
+    assert_eq!(
+        n["error"]["message"],
+        "timed out after 5s waiting for GET /version"
+    );
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+}
+
+/// Escape sequences in a node's error text and host name: judged by the absence of any raw
+/// ESC byte in the text and JSON outputs, and the escaped form being shown instead.
+#[test]
+fn escape_sequences_from_a_node_are_shown_escaped() {
+    let c = Cluster::new(false);
+    let rpi1 = healthy_rpi1(&c);
+    let bad_error = serve(
+        &c.dir,
+        &c.dir,
+        "rpi2",
+        Arc::new(move |path| match path {
+            "/version" => Some(json!({"Version": "28.5.1\u{1b}[31m", "ApiVersion": "1.51"})),
+            _ => None,
+        }),
+    );
+    let (o, took) = status_limited(&c, &[rpi1, ("rpi2", bad_error)], false);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}{}", stderr(&o));
+    assert!(took < Duration::from_secs(25));
+    assert!(!o.stdout.contains(&0x1b), "raw ESC in {text:?}");
+    assert!(text.contains("docker 28.5.1\\x1b[31m"), "{text}");
+
+    // An error body with ESC sequences and 5000 more characters: escaped and cut.
+    let body = format!(
+        "{{\"message\": {}}}",
+        serde_json::to_string(&format!("\x1b[2J\x1b[Hrpi2  ok  {}", "x".repeat(5000))).unwrap()
+    );
+    let screen = hostile(
+        &c,
+        "rpi2",
+        Arc::new(move |s| {
+            read_head(s)?;
+            write!(
+                s,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            s.flush()?;
+            read_head(s).map(|_| ())
+        }),
+    );
+    for json in [false, true] {
+        let (o, took) = status_limited(&c, &[rpi1, ("rpi2", screen)], json);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+        assert!(took < Duration::from_secs(25));
+        assert!(!o.stdout.contains(&0x1b), "raw ESC in {out:?}");
+        assert!(out.len() < 3000, "not cut: {} bytes", out.len());
+        let shown = if json {
+            let j: Value = serde_json::from_str(&out).unwrap();
+            j["nodes"][1]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        } else {
+            out
+        };
+        assert!(shown.contains("\\x1b[2J\\x1b[Hrpi2  ok  xxx"), "{shown}");
+        assert!(shown.contains("xxx…"), "not cut: {shown}");
+    }
+}
+
+/// A certificate for `names`, signed by the cluster CA in `dir`, valid between the years
+/// given.
+fn cert_from_ca(
+    dir: &Path,
+    names: &[&str],
+    years: (i32, i32),
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let ca_pem = std::fs::read_to_string(dir.join("tls/ca.pem")).unwrap();
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(dir.join("tls/ca-key.pem")).unwrap())
+            .unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
+    params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        vec![cert.der().clone()],
+        PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+    )
+}
+
+fn pem_pair(cert: &Path, key: &Path) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    (
+        vec![CertificateDer::from_pem_file(cert).unwrap()],
+        PrivateKeyDer::from_pem_file(key).unwrap(),
+    )
+}
+
+/// rpi2's report when its daemon presents `chain`: the healthy rpi1 is still reported.
+fn tls_failure(c: &Cluster, pair: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)) -> Value {
+    let rpi1 = healthy_rpi1(c);
+    let handler = docker("rpi2", false, || "inactive", || json!([]));
+    let a = serve_raw(
+        pair.0,
+        pair.1,
+        &c.dir,
+        Arc::new(move |s| answer(s, &handler)),
+    );
+    let (o, took) = status_limited(c, &[rpi1, ("rpi2", a)], true);
+    judge_hostile(&o, took)
+}
+
+/// Judged by the failure's kind and sentence: plain words, no rustls/webpki identifiers.
+fn plain(n: &Value, kind: &str, words: &str) {
+    assert_eq!(n["reachable"], false, "{n:#}");
+    assert_eq!(n["error"]["kind"], kind, "{n:#}");
+    let msg = n["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(words), "{msg}");
+    for jargon in [
+        "Other(",
+        "OtherError",
+        "CaUsedAsEndEntity",
+        "Context {",
+        "InvalidCertificate",
+    ] {
+        assert!(!msg.contains(jargon), "{msg}");
+    }
+}
+
+#[test]
+fn a_node_presenting_the_ca_certificate_is_not_a_server_certificate() {
+    let c = Cluster::new(false);
+    let pair = pem_pair(&c.dir.join("tls/ca.pem"), &c.dir.join("tls/ca-key.pem"));
+    let n = tls_failure(&c, pair);
+    plain(&n, "not-a-server-certificate", "not a server certificate");
+    assert!(n["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("CA certificate"));
+}
+
+#[test]
+fn a_node_presenting_a_client_certificate_is_not_a_server_certificate() {
+    let c = Cluster::new(false);
+    let pair = pem_pair(
+        &c.dir.join("client/cert.pem"),
+        &c.dir.join("client/key.pem"),
+    );
+    plain(
+        &tls_failure(&c, pair),
+        "not-a-server-certificate",
+        "not a server certificate",
+    );
+}
+
+#[test]
+fn an_expired_node_certificate_says_when_it_expired() {
+    let c = Cluster::new(false);
+    let pair = cert_from_ca(&c.dir, &["rpi2"], (2001, 2002));
+    plain(
+        &tls_failure(&c, pair),
+        "certificate-expired",
+        "the node's certificate expired on 2002-01-01",
+    );
+}
+
+#[test]
+fn a_node_certificate_not_yet_valid_points_at_the_clock() {
+    let c = Cluster::new(false);
+    let pair = cert_from_ca(&c.dir, &["rpi2"], (2090, 2095));
+    plain(
+        &tls_failure(&c, pair),
+        "certificate-not-yet-valid",
+        "not valid before 2090-01-01",
+    );
+}
+
+#[test]
+fn a_node_certificate_for_another_name_names_both() {
+    let c = Cluster::new(false);
+    let pair = cert_from_ca(&c.dir, &["evil.example"], (2001, 2049));
+    plain(
+        &tls_failure(&c, pair),
+        "bad-certificate-name",
+        "not valid for rpi2: it names evil.example",
+    );
+}
+
+/// An absurd `--wait` is refused by name (it used to overflow the clock and panic); judged
+/// by exit code and message.
+#[test]
+fn an_absurd_wait_is_refused() {
+    let c = Cluster::new(true);
+    for wait in ["99999999999h", "200000d", "8d"] {
+        let o = clem(
+            &["status", "--config", &c.config(), "--wait", wait],
+            &c.root,
+        );
+        assert_eq!(o.status.code(), Some(2), "{wait}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("longer than the longest wait"),
+            "{wait}: {}",
+            stderr(&o)
+        );
+    }
+    // Past what a Duration holds: refused by the parser.
+    let o = clem(
+        &[
+            "status",
+            "--config",
+            &c.config(),
+            "--wait",
+            "99999999999999999999d",
+        ],
+        &c.root,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a duration"), "{}", stderr(&o));
+}
+
+/// A plain-TCP peer that answers in HTTP and then streams junk: told apart from TLS,
+/// judged by the kind, wall time and memory limit.
+#[test]
+fn a_plain_http_peer_is_not_tls() {
+    let c = Cluster::new(false);
+    let rpi1 = healthy_rpi1(&c);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+                let junk = vec![b'\x1b'; 0x10000];
+                while s.write_all(&junk).is_ok() {}
+            });
+        }
+    });
+    let (o, took) = status_limited(&c, &[rpi1, ("rpi2", addr)], true);
+    let n = judge_hostile(&o, took);
+    assert_eq!(n["error"]["kind"], "tls", "{n:#}");
+    assert!(
+        n["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not speak TLS"),
+        "{n:#}"
+    );
 }

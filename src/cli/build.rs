@@ -51,6 +51,10 @@ pub struct BuildArgs {
     /// `verify` and `flash` check
     #[arg(long)]
     pub sha256: bool,
+    /// Use cluster private keys (CA, node, client) that group or others may read; they
+    /// are refused otherwise, as ssh refuses such keys
+    #[arg(long)]
+    pub allow_open_keys: bool,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -63,6 +67,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
             ssh_key_files: args.ssh_keys.clone(),
             dir: args.cluster_dir.clone(),
             cloud_config: args.cloud_config.clone(),
+            allow_open_keys: args.allow_open_keys,
         },
     )?;
     let image = args

@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use clem_image::cluster::config::{Cluster, Overrides};
-use clem_image::cluster::tls::ClusterCa;
+use clem_image::cluster::tls::{make_dir, ClusterCa};
 use clem_image::overlay;
 
 #[derive(Debug, Args)]
@@ -19,10 +19,10 @@ pub fn run(args: &InitArgs) -> anyhow::Result<i32> {
     if config.exists() {
         bail!("{}: already exists; not overwriting it", config.display());
     }
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
-    std::fs::write(&config, overlay::CLUSTER_TOML.text)
-        .with_context(|| format!("writing {}", config.display()))?;
+    // The directory is the operator's: readable by others (certificates are public), but
+    // the key directories in it are 0700 and the keys 0600 (see tls.rs).
+    make_dir(&args.dir, 0o755)?;
+    write_config(&config).with_context(|| format!("writing {}", config.display()))?;
     // The example must load: it is the documentation of the format.
     Cluster::load(Some(&config), Overrides::default())?;
     let ca = ClusterCa::open_or_create(&args.dir, &mut |m| eprintln!("{m}"))?;
@@ -33,4 +33,18 @@ pub fn run(args: &InitArgs) -> anyhow::Result<i32> {
         client.display()
     );
     Ok(0)
+}
+
+/// cluster.toml, 0600 whatever the umask: it may come to hold the swarm's join token.
+fn write_config(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(overlay::CLUSTER_TOML.text.as_bytes())?;
+    f.sync_all()
 }

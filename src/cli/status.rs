@@ -6,7 +6,8 @@ use clap::Args;
 
 use clem_image::cluster::config::{Cluster, Overrides};
 use clem_image::cluster::status::{
-    check, humanize, parse_duration, parse_endpoint, targets, ClientTls, Report, DEFAULT_TIMEOUT,
+    check, humanize, parse_endpoint, parse_wait, targets, ClientTls, Report, DEFAULT_TIMEOUT,
+    MAX_WAIT,
 };
 use clem_image::node::parse_optional_nodes;
 
@@ -30,13 +31,16 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
     /// Ask again every few seconds until the cluster is healthy or this time has passed
-    /// (30s, 5m, 1h)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// (30s, 5m, 1h; at most 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// Connect to HOST:PORT for NODE (an SSH tunnel, a port forward), still checking the
     /// certificate against the node's own name (repeatable)
     #[arg(long = "endpoint", value_name = "NODE=HOST:PORT")]
     pub endpoints: Vec<String>,
+    /// Use cluster private keys that group or others may read (refused otherwise)
+    #[arg(long)]
+    pub allow_open_keys: bool,
 }
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
@@ -46,9 +50,17 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
         Overrides {
             nodes,
             dir: args.cluster_dir.clone(),
+            allow_open_keys: args.allow_open_keys,
             ..Overrides::default()
         },
     )?;
+    for w in cluster
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("--allow-open-keys"))
+    {
+        eprintln!("warning: {w}");
+    }
     let endpoints = args
         .endpoints
         .iter()
@@ -65,7 +77,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
         let Some(wait) = args.wait else {
             return check(&cluster.swarm, &targets, &tls, DEFAULT_TIMEOUT).await;
         };
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(|| Instant::now() + MAX_WAIT);
         let spinner = indicatif::ProgressBar::new_spinner();
         spinner.enable_steady_tick(Duration::from_millis(120));
         spinner.set_message(format!("asking {} node(s)…", targets.len()));
@@ -90,6 +104,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
             tokio::time::sleep(POLL.min(left)).await;
         }
     });
+    // A node's name lookup may still be running on a blocking thread: do not wait for it.
+    rt.shutdown_background();
     print(&report, args.json)?;
     Ok(if report.healthy { 0 } else { 1 })
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::sanity::{self, NodeFacts};
 use super::values::{Cidr, Discovery, HostPort, ImageRef, Interface, Token, UserName};
 use crate::cloudinit::{CloudConfigError, Fragment, Origin};
 use crate::docker::SwarmSupport;
@@ -31,6 +32,8 @@ pub enum ConfigError {
     Conflict(String),
     #[error(transparent)]
     CloudConfig(#[from] CloudConfigError),
+    #[error(transparent)]
+    Key(#[from] super::tls::TlsError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
@@ -88,7 +91,7 @@ struct ClusterSection {
     ssh_keys: Vec<PathBuf>,
     docker: Option<DockerExposure>,
     interface: Option<Interface>,
-    gateway: Option<IpAddr>,
+    gateway: Option<toml::Spanned<IpAddr>>,
     #[serde(default)]
     dns: Vec<IpAddr>,
     /// A docker `.snap` to install offline on Snappy 15.04 (the store is gone).
@@ -123,8 +126,8 @@ struct SwarmSection {
 #[serde(deny_unknown_fields)]
 struct NodeSection {
     name: toml::Spanned<String>,
-    address: Option<Cidr>,
-    role: Option<Role>,
+    address: Option<toml::Spanned<Cidr>>,
+    role: Option<toml::Spanned<Role>>,
     /// Extra cloud-config, from a file or inline (not both).
     cloud_config: Option<toml::Spanned<PathBuf>>,
     cloud_config_inline: Option<toml::Spanned<String>>,
@@ -221,6 +224,8 @@ pub struct Overrides {
     pub dir: Option<PathBuf>,
     /// Extra cloud-config for every node, instead of the file's.
     pub cloud_config: Option<PathBuf>,
+    /// Use private keys that group or others may read (with a warning).
+    pub allow_open_keys: bool,
 }
 
 /// Reads the extra cloud-config a section points at: a file relative to the config, or inline
@@ -255,6 +260,42 @@ fn load_cloud_config(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// The checks of values that parse but do not fit together (see `sanity`), at their lines.
+fn check_semantics(
+    file: &ConfigFile,
+    text: &str,
+    cfg_path: &Path,
+    zero_touch: bool,
+) -> Result<(), ConfigError> {
+    let facts: Vec<NodeFacts<'_>> = file
+        .nodes
+        .iter()
+        .map(|n| NodeFacts {
+            name: n.name.get_ref(),
+            name_line: line_of(text, n.name.span().start),
+            address: n
+                .address
+                .as_ref()
+                .map(|a| (a.get_ref(), line_of(text, a.span().start))),
+            manager_line: n
+                .role
+                .as_ref()
+                .filter(|r| *r.get_ref() == Role::Manager)
+                .map(|r| line_of(text, r.span().start)),
+        })
+        .collect();
+    let gateway = file
+        .cluster
+        .gateway
+        .as_ref()
+        .map(|g| (*g.get_ref(), line_of(text, g.span().start)));
+    sanity::check(&facts, gateway, zero_touch).map_err(|(line, message)| ConfigError::Invalid {
+        path: cfg_path.to_owned(),
+        line,
+        message,
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -321,8 +362,8 @@ impl Cluster {
             }
             file_nodes.push(NodeSpec {
                 name,
-                address: n.address.clone(),
-                role: n.role.unwrap_or(Role::Worker),
+                address: n.address.as_ref().map(|a| a.get_ref().clone()),
+                role: n.role.as_ref().map_or(Role::Worker, |r| *r.get_ref()),
                 cloud_config: load_cloud_config(
                     n.cloud_config.as_ref(),
                     n.cloud_config_inline.as_ref(),
@@ -335,6 +376,13 @@ impl Cluster {
         // The cluster's members: the file's nodes, plus any named only on the command line.
         let mut members = file_nodes.clone();
         for name in &over.nodes {
+            if name.as_str().len() > sanity::MAX_HOST_NAME {
+                return Err(ConfigError::Conflict(format!(
+                    "--node {name}: {} characters, and a Linux host name has at most {}",
+                    name.as_str().len(),
+                    sanity::MAX_HOST_NAME
+                )));
+            }
             if !members.iter().any(|n| &n.name == name) {
                 members.push(NodeSpec {
                     name: name.clone(),
@@ -413,6 +461,13 @@ impl Cluster {
             }
         };
 
+        check_semantics(
+            &file,
+            &text,
+            &cfg_path,
+            matches!(swarm, Swarm::ZeroTouch { .. }),
+        )?;
+
         let mut warnings = Vec::new();
         if let Swarm::Legacy { discovery, .. } = &swarm {
             if discovery.as_str().starts_with("token://") {
@@ -453,12 +508,14 @@ impl Cluster {
                 PathBuf::from("clem-cluster")
             }
         });
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        warnings.extend(super::tls::check_key_modes(&dir, over.allow_open_keys)?);
         Ok(Cluster {
-            dir: if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            },
+            dir,
             ssh_key_files,
             warnings,
             docker,
@@ -484,7 +541,7 @@ impl Cluster {
                 .cluster
                 .interface
                 .unwrap_or_else(|| "eth0".parse().expect("valid")),
-            gateway: file.cluster.gateway,
+            gateway: file.cluster.gateway.map(|g| *g.get_ref()),
             dns: file.cluster.dns,
             user: file.cluster.user,
             cloud_config,

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod firstboot;
+pub mod sanity;
 pub mod status;
 pub mod tls;
 pub mod values;

@@ -5,27 +5,30 @@
 //! verification name, then one HTTP/1.1 connection) so that an `--endpoint` override (an SSH
 //! tunnel, a qemu port forward) still checks the certificate of the node it stands for, and
 //! so that a failure can be told apart: refused, timed out, unknown CA, a certificate the node
-//! refused. The docker API itself is spoken by `bollard` over that connection.
+//! refused. What a node sends is never trusted: answers are bounded in size and time (see
+//! `peer`), and its text is escaped before it is printed (see `text`).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::models::{LocalNodeState, Node, NodeState, SystemInfo, SystemVersion};
-use bollard::{BollardRequest, ClientVersion, Docker, API_DEFAULT_VERSION};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use bollard::{ClientVersion, API_DEFAULT_VERSION};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 use thiserror::Error;
 
 use super::config::{Cluster, DockerExposure, NodeSpec, Role, Swarm};
 use crate::node::NodeName;
+use failure::timeout;
+pub use failure::{Failure, FailureKind};
+use peer::{connect, Connection};
+use text::{clean, MAX_CHARS};
+
+mod failure;
+mod peer;
+mod text;
 
 /// How long connecting, the TLS handshake and each API call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +81,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = total.checked_add(part).ok_or_else(bad)?;
     }
     Ok(total)
+}
+
+/// The longest `--wait`: a week is already more than any boot takes.
+pub const MAX_WAIT: Duration = Duration::from_secs(7 * 86400);
+
+/// A `--wait` duration: as `parse_duration`, at most `MAX_WAIT`.
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_WAIT {
+        return Err(format!(
+            "{s:?} is longer than the longest wait, {} (7d)",
+            humanize(MAX_WAIT)
+        ));
+    }
+    Ok(d)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,40 +221,6 @@ impl ClientTls {
 // ---------------------------------------------------------------------------------------------
 // The report
 
-/// Why a node could not be asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FailureKind {
-    /// The host name did not resolve.
-    Resolve,
-    ConnectionRefused,
-    Timeout,
-    /// The node's certificate is not signed by the cluster CA.
-    UnknownCa,
-    /// The node's certificate does not name the node.
-    BadCertificateName,
-    /// The node refused our client certificate (its daemon trusts another CA, or none).
-    ClientCertificateRejected,
-    /// Another TLS failure.
-    Tls,
-    /// Another network failure.
-    Io,
-    /// The daemon answered, but not as the docker API does.
-    Api,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub message: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// What one node said, and whether that is healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeReport {
@@ -266,6 +250,24 @@ pub struct NodeReport {
 }
 
 impl NodeReport {
+    /// Escapes and cuts every text the node supplied (and our messages quoting it).
+    fn clean(&mut self) {
+        let fields = [
+            &mut self.hostname,
+            &mut self.docker_version,
+            &mut self.api_version,
+            &mut self.swarm_state,
+            &mut self.swarm_role,
+            &mut self.manager_state,
+        ];
+        for v in fields.into_iter().flatten() {
+            *v = clean(v, MAX_CHARS);
+        }
+        if let Some(e) = &mut self.error {
+            e.message = clean(&e.message, 2 * MAX_CHARS);
+        }
+    }
+
     fn new(target: &Target) -> NodeReport {
         NodeReport {
             name: target.name.to_string(),
@@ -408,128 +410,6 @@ impl Report {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Failures: from error chains to causes an operator can act on
-
-fn alert_name(a: &rustls::AlertDescription) -> String {
-    use rustls::AlertDescription as A;
-    match a {
-        A::CertificateRequired => "certificate required".into(),
-        A::UnknownCA => "unknown CA".into(),
-        A::BadCertificate => "bad certificate".into(),
-        A::CertificateExpired => "certificate expired".into(),
-        A::CertificateUnknown => "certificate unknown".into(),
-        A::HandshakeFailure => "handshake failure".into(),
-        A::DecryptError => "decrypt error".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn from_rustls(e: &rustls::Error, name: &str) -> Failure {
-    use rustls::CertificateError as C;
-    let (kind, message) = match e {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => (
-            FailureKind::UnknownCa,
-            "TLS error: unknown CA (the node's certificate is not signed by the cluster CA)"
-                .to_string(),
-        ),
-        // Every clem-image CA has the same name: a certificate from another cluster's CA
-        // finds ours by name and then fails its signature check.
-        rustls::Error::InvalidCertificate(C::BadSignature) => (
-            FailureKind::UnknownCa,
-            "TLS error: unknown CA (the node's certificate is signed by another CA than this \
-             cluster's, perhaps another cluster's)"
-                .to_string(),
-        ),
-        rustls::Error::InvalidCertificate(C::NotValidForName)
-        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => (
-            FailureKind::BadCertificateName,
-            format!(
-                "TLS error: bad certificate name (the node's certificate is not valid for {name})"
-            ),
-        ),
-        rustls::Error::InvalidCertificate(c) => (
-            FailureKind::Tls,
-            format!("TLS error: the node's certificate is invalid: {c:?}"),
-        ),
-        rustls::Error::AlertReceived(a) => (
-            FailureKind::ClientCertificateRejected,
-            format!(
-                "TLS error: the node refused our client certificate (alert: {}); \
-                 does its daemon trust this cluster's CA?",
-                alert_name(a)
-            ),
-        ),
-        other => (FailureKind::Tls, format!("TLS error: {other}")),
-    };
-    Failure { kind, message }
-}
-
-fn from_io(e: &std::io::Error) -> Failure {
-    use std::io::ErrorKind as K;
-    let (kind, message) = match e.kind() {
-        K::ConnectionRefused => (FailureKind::ConnectionRefused, "connection refused".into()),
-        K::TimedOut => (FailureKind::Timeout, "timed out".into()),
-        K::ConnectionReset => (FailureKind::Io, "connection reset".into()),
-        K::UnexpectedEof => (
-            FailureKind::Io,
-            "the connection closed early (is this docker's TLS port?)".into(),
-        ),
-        _ => (FailureKind::Io, e.to_string()),
-    };
-    Failure { kind, message }
-}
-
-/// Finds the most telling cause in an error chain: a rustls error, else an I/O error.
-pub fn classify(e: &(dyn std::error::Error + 'static), name: &str) -> Failure {
-    let mut io = None;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
-            return from_rustls(r, name);
-        }
-        // bollard's transparent wrappers forward `source()` past the error they hold.
-        match err.downcast_ref::<bollard::errors::Error>() {
-            Some(bollard::errors::Error::IOError { err }) => {
-                cur = Some(err);
-                continue;
-            }
-            Some(bollard::errors::Error::HyperResponseError { err }) => {
-                cur = Some(err);
-                continue;
-            }
-            _ => {}
-        }
-        if let Some(i) = err.downcast_ref::<std::io::Error>() {
-            // io::Error's `source()` skips the error it wraps: look inside it first.
-            if let Some(inner) = i.get_ref() {
-                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                    return from_rustls(r, name);
-                }
-                cur = Some(inner);
-                io.get_or_insert(i);
-                continue;
-            }
-            io.get_or_insert(i);
-        }
-        cur = err.source();
-    }
-    match io {
-        Some(i) => from_io(i),
-        None => Failure {
-            kind: FailureKind::Api,
-            message: e.to_string(),
-        },
-    }
-}
-
-fn timeout(what: &str, t: Duration) -> Failure {
-    Failure {
-        kind: FailureKind::Timeout,
-        message: format!("timed out after {} {what}", humanize(t)),
-    }
-}
-
 /// `5s`, `1m30s`, `250ms`.
 pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
@@ -553,93 +433,76 @@ pub fn humanize(d: Duration) -> String {
 // ---------------------------------------------------------------------------------------------
 // Asking one node
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-/// One HTTP/1.1 connection, shared by bollard's requests (they are made one after another).
-#[derive(Clone)]
-struct Connection {
-    sender: Arc<Mutex<Option<SendRequest<Body>>>>,
-    host: String,
+/// What asking one node gave: its report, and its connection for asking it more.
+struct Probe {
+    report: NodeReport,
+    conn: Option<Connection>,
+    /// The API version to ask in, as `v1.51`.
+    api: String,
 }
 
-impl Connection {
-    async fn send(
-        &self,
-        req: hyper::Request<Body>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error> {
-        let taken = self.sender.lock().expect("not poisoned").take();
-        let mut sender = taken.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::WouldBlock, "connection busy")
-        })?;
-        let res = async {
-            sender.ready().await?;
-            sender.send_request(req).await
+async fn probe(target: Target, tls: ClientTls, t: Duration) -> Probe {
+    let mut report = NodeReport::new(&target);
+    let default_api = api_prefix(&client_version(None));
+    let mut conn = match connect(&target, &tls, t).await {
+        Ok(c) => c,
+        Err(f) => {
+            report.error = Some(f);
+            return Probe {
+                report,
+                conn: None,
+                api: default_api,
+            };
         }
-        .await;
-        *self.sender.lock().expect("not poisoned") = Some(sender);
-        Ok(res?)
-    }
-
-    /// Rewrites bollard's absolute URI to origin form with a Host header.
-    fn origin_form(&self, req: BollardRequest) -> hyper::Request<Body> {
-        let (mut parts, body) = req.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        parts.uri = path.parse().expect("a path and query parse as a URI");
-        parts.headers.insert(
-            hyper::header::HOST,
-            self.host.parse().expect("host:port is a header value"),
-        );
-        let body: Body = body.map_err(Into::into).boxed_unsync();
-        hyper::Request::from_parts(parts, body)
-    }
-}
-
-async fn connect(target: &Target, tls: &ClientTls, t: Duration) -> Result<Connection, Failure> {
-    let name = target.name.as_str();
-    let tcp = match tokio::time::timeout(t, tokio::net::TcpStream::connect(&target.endpoint)).await
-    {
-        Err(_) => return Err(timeout("connecting", t)),
-        Ok(Err(e)) => {
-            // A name that does not resolve is not a refused connection.
-            if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                return Err(from_io(&e));
-            }
-            let mut f = classify(&e, name);
-            if f.kind == FailureKind::Io && e.to_string().contains("lookup") {
-                let host = target.endpoint.rsplit_once(':').map_or("", |(h, _)| h);
-                f.kind = FailureKind::Resolve;
-                f.message = format!("cannot resolve {host}: {e}");
-            }
-            return Err(f);
+    };
+    // Unversioned: a daemon older than our API version still answers it.
+    let version: SystemVersion = match conn.get_json("/version", t).await {
+        Ok(v) => v,
+        Err(f) => {
+            report.error = Some(f);
+            return Probe {
+                report,
+                conn: None,
+                api: default_api,
+            };
         }
-        Ok(Ok(s)) => s,
     };
-    let _ = tcp.set_nodelay(true);
-    let server_name = ServerName::try_from(name.to_string()).map_err(|e| Failure {
-        kind: FailureKind::Tls,
-        message: format!("{name} cannot be a TLS name: {e}"),
-    })?;
-    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-    let stream = match tokio::time::timeout(t, connector.connect(server_name, tcp)).await {
-        Err(_) => return Err(timeout("in the TLS handshake", t)),
-        Ok(Err(e)) => return Err(classify(&e, name)),
-        Ok(Ok(s)) => s,
-    };
-    let (sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
+    report.reachable = true;
+    report.docker_version = version.version.clone();
+    report.api_version = version.api_version.clone();
+    let api = api_prefix(&client_version(version.api_version.as_deref()));
+    match conn
+        .get_json::<SystemInfo>(&format!("/{api}/info"), t)
         .await
-        .map_err(|e| classify(&e, name))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(Connection {
-        sender: Arc::new(Mutex::new(Some(sender))),
-        host: target.endpoint.clone(),
-    })
+    {
+        Ok(info) => apply_info(&mut report, &info),
+        Err(f) => report.error = Some(f),
+    }
+    Probe {
+        report,
+        conn: Some(conn),
+        api,
+    }
+}
+
+fn api_prefix(v: &ClientVersion) -> String {
+    format!("v{}.{}", v.major_version, v.minor_version)
+}
+
+/// A probe that is cut short: the steps have their own time limits, this bounds their sum.
+async fn probe_within(target: Target, tls: ClientTls, t: Duration) -> Probe {
+    let budget = t.saturating_mul(4);
+    match tokio::time::timeout(budget, probe(target.clone(), tls, t)).await {
+        Ok(p) => p,
+        Err(_) => Probe {
+            report: NodeReport {
+                error: Some(timeout("asking the node", budget)),
+                ..NodeReport::new(&target)
+            },
+            conn: None,
+            api: api_prefix(&client_version(None)),
+        },
+    }
 }
 
 /// `1.41` → 1.41, capped at what bollard knows.
@@ -665,132 +528,6 @@ fn client_version(api: Option<&str>) -> ClientVersion {
             major_version: API_DEFAULT_VERSION.major_version,
             minor_version: API_DEFAULT_VERSION.minor_version,
         },
-    }
-}
-
-async fn get_version(conn: &Connection, name: &str, t: Duration) -> Result<SystemVersion, Failure> {
-    // Unversioned: a daemon older than bollard's API version still answers it.
-    let req = hyper::Request::get("/version")
-        .header(hyper::header::HOST, conn.host.as_str())
-        .body(
-            Empty::<Bytes>::new()
-                .map_err(|e: std::convert::Infallible| -> BoxError { match e {} })
-                .boxed_unsync(),
-        )
-        .expect("a valid request");
-    let call = async {
-        let res = conn.send(req).await.map_err(|e| {
-            let mut f = classify(&e, name);
-            // With TLS 1.3 a refused client certificate shows only after the handshake; a
-            // daemon that closes without sending its alert looks like this.
-            if f.kind == FailureKind::Io {
-                f.message.push_str(
-                    " right after the TLS handshake (did the node refuse our client certificate?)",
-                );
-            }
-            f
-        })?;
-        let status = res.status();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| classify(&e, name))?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(Failure {
-                kind: FailureKind::Api,
-                message: format!(
-                    "GET /version answered {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ),
-            });
-        }
-        serde_json::from_slice::<SystemVersion>(&body).map_err(|e| Failure {
-            kind: FailureKind::Api,
-            message: format!("GET /version: not a docker reply: {e}"),
-        })
-    };
-    match tokio::time::timeout(t, call).await {
-        Err(_) => Err(timeout("waiting for docker's /version", t)),
-        Ok(r) => r,
-    }
-}
-
-fn api_failure(what: &str, e: &bollard::errors::Error, name: &str, t: Duration) -> Failure {
-    match e {
-        bollard::errors::Error::RequestTimeoutError => timeout(&format!("waiting for {what}"), t),
-        bollard::errors::Error::DockerResponseServerError {
-            status_code,
-            message,
-        } => Failure {
-            kind: FailureKind::Api,
-            message: format!("{what} answered {status_code}: {message}"),
-        },
-        other => {
-            let mut f = classify(other, name);
-            if f.kind == FailureKind::Api {
-                f.message = format!("{what}: {}", f.message);
-            }
-            f
-        }
-    }
-}
-
-/// What asking one node gave: its report, and a client for asking it more.
-struct Probe {
-    report: NodeReport,
-    docker: Option<Docker>,
-}
-
-async fn probe(target: Target, tls: ClientTls, t: Duration) -> Probe {
-    let mut report = NodeReport::new(&target);
-    let name = target.name.to_string();
-    let conn = match connect(&target, &tls, t).await {
-        Ok(c) => c,
-        Err(f) => {
-            report.error = Some(f);
-            return Probe {
-                report,
-                docker: None,
-            };
-        }
-    };
-    let version = match get_version(&conn, &name, t).await {
-        Ok(v) => v,
-        Err(f) => {
-            report.error = Some(f);
-            return Probe {
-                report,
-                docker: None,
-            };
-        }
-    };
-    report.reachable = true;
-    report.docker_version = version.version.clone();
-    report.api_version = version.api_version.clone();
-    let cv = client_version(version.api_version.as_deref());
-    let transport_conn = conn.clone();
-    let docker = Docker::connect_with_custom_transport(
-        move |req: BollardRequest| {
-            let conn = transport_conn.clone();
-            async move {
-                let req = conn.origin_form(req);
-                conn.send(req).await
-            }
-        },
-        Some(format!("https://{}", target.endpoint)),
-        t.as_secs().max(1),
-        &cv,
-    )
-    .expect("a custom transport always connects");
-    match docker.info().await {
-        Ok(info) => apply_info(&mut report, &info),
-        Err(e) => report.error = Some(api_failure("GET /info", &e, &name, t)),
-    }
-    Probe {
-        report,
-        docker: Some(docker),
     }
 }
 
@@ -836,6 +573,8 @@ fn apply_nodes(reports: &mut [NodeReport], listed: &[Node]) {
 }
 
 /// Asks every node (concurrently), then a manager for its node list; the report is evaluated.
+/// Asks every node (concurrently), then a manager for its node list; the report is
+/// evaluated, and every text a node supplied is escaped and cut.
 pub async fn check(
     cluster_swarm: &Swarm,
     targets: &[Target],
@@ -844,52 +583,33 @@ pub async fn check(
 ) -> Report {
     let handles: Vec<_> = targets
         .iter()
-        .map(|target| tokio::spawn(probe(target.clone(), tls.clone(), t)))
+        .map(|target| tokio::spawn(probe_within(target.clone(), tls.clone(), t)))
         .collect();
     let mut probes = Vec::new();
     for (h, target) in handles.into_iter().zip(targets) {
         probes.push(h.await.unwrap_or_else(|e| Probe {
             report: NodeReport {
-                error: Some(Failure {
-                    kind: FailureKind::Io,
-                    message: format!("internal error: {e}"),
-                }),
+                error: Some(Failure::new(
+                    FailureKind::Io,
+                    format!("internal error: {e}"),
+                )),
                 ..NodeReport::new(target)
             },
-            docker: None,
+            conn: None,
+            api: api_prefix(&client_version(None)),
         }));
     }
     let swarm_mode = matches!(cluster_swarm, Swarm::Join { .. } | Swarm::ZeroTouch { .. });
     let mut manager = None;
-    let mut manager_error = None;
     if swarm_mode {
-        // Managers by the config first, then any node that says it can control the swarm.
-        let mut order: Vec<usize> = (0..probes.len()).collect();
-        order.sort_by_key(|&i| probes[i].report.role != "manager");
-        for i in order {
-            let p = &probes[i];
-            let (Some(docker), Some("manager")) = (&p.docker, p.report.swarm_role.as_deref())
-            else {
-                continue;
-            };
-            match docker.list_nodes(None).await {
-                Ok(list) => {
-                    manager = Some((p.report.name.clone(), list));
-                    break;
-                }
-                Err(e) => {
-                    manager_error
-                        .get_or_insert((i, api_failure("GET /nodes", &e, &p.report.name, t)));
-                }
-            }
-        }
+        manager = ask_a_manager(&mut probes, t).await;
     }
     let mut nodes: Vec<NodeReport> = probes.into_iter().map(|p| p.report).collect();
-    if let (None, Some((i, f))) = (&manager, manager_error) {
-        nodes[i].error.get_or_insert(f);
-    }
     if let Some((_, list)) = &manager {
         apply_nodes(&mut nodes, list);
+    }
+    for n in &mut nodes {
+        n.clean();
     }
     let mut report = Report {
         format: 1,
@@ -900,6 +620,35 @@ pub async fn check(
     };
     report.evaluate(swarm_mode);
     report
+}
+
+/// The node list of the first manager that gives one: managers by the config first, then
+/// any node that says it can control the swarm. When none does, the first refusal is kept
+/// in that node's report.
+async fn ask_a_manager(probes: &mut [Probe], t: Duration) -> Option<(String, Vec<Node>)> {
+    let mut order: Vec<usize> = (0..probes.len()).collect();
+    order.sort_by_key(|&i| probes[i].report.role != "manager");
+    let mut first_error = None;
+    for i in order {
+        let p = &mut probes[i];
+        let Some(conn) = p.conn.as_mut() else {
+            continue;
+        };
+        if p.report.swarm_role.as_deref() != Some("manager") {
+            continue;
+        }
+        let path = format!("/{}/nodes", p.api);
+        match conn.get_json(&path, t).await {
+            Ok(list) => return Some((p.report.name.clone(), list)),
+            Err(f) => {
+                first_error.get_or_insert((i, f));
+            }
+        }
+    }
+    if let Some((i, f)) = first_error {
+        probes[i].report.error.get_or_insert(f);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -999,44 +748,6 @@ mod tests {
         assert_eq!(json["format"], 1);
         assert_eq!(json["nodes"][1]["error"]["kind"], "connection-refused");
         assert_eq!(json["nodes"][0]["swarm_role"], "worker");
-    }
-
-    #[test]
-    fn failures_are_told_apart() {
-        use rustls::{AlertDescription, CertificateError};
-        let wrap = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        let f = classify(
-            &wrap(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            )),
-            "rpi1",
-        );
-        assert_eq!(f.kind, FailureKind::UnknownCa);
-        assert!(f.message.contains("unknown CA"), "{f}");
-        let f = classify(
-            &wrap(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName,
-            )),
-            "rpi1",
-        );
-        assert_eq!(f.kind, FailureKind::BadCertificateName);
-        assert!(f.message.contains("not valid for rpi1"), "{f}");
-        let f = classify(
-            &wrap(rustls::Error::AlertReceived(
-                AlertDescription::CertificateRequired,
-            )),
-            "rpi1",
-        );
-        assert_eq!(f.kind, FailureKind::ClientCertificateRejected);
-        assert!(f.message.contains("certificate required"), "{f}");
-        // Through bollard's wrapper too.
-        let b = bollard::errors::Error::from(wrap(rustls::Error::AlertReceived(
-            AlertDescription::UnknownCA,
-        )));
-        let f = classify(&b, "rpi1");
-        assert!(f.message.contains("alert: unknown CA"), "{f}");
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert_eq!(classify(&refused, "rpi1").message, "connection refused");
     }
 
     #[test]

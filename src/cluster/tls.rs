@@ -8,7 +8,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -28,6 +28,55 @@ pub enum TlsError {
     },
     #[error("{path}: {detail}")]
     Cert { path: PathBuf, detail: String },
+    #[error(
+        "{path}: a private key readable by {who} (mode {mode:04o}); run `chmod 600 {path}` \
+         (or pass --allow-open-keys to use it anyway)"
+    )]
+    OpenKey {
+        path: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
+}
+
+/// The private keys of a cluster directory: the CA's, the operator's, and every node's.
+fn private_keys(dir: &Path) -> Vec<PathBuf> {
+    let mut keys = vec![dir.join("tls/ca-key.pem"), dir.join("client/key.pem")];
+    if let Ok(nodes) = fs::read_dir(dir.join("nodes")) {
+        for node in nodes.flatten() {
+            keys.push(node.path().join("key.pem"));
+            keys.push(node.path().join("client/key.pem"));
+        }
+    }
+    keys
+}
+
+/// Refuses, as ssh does, a private key of the cluster directory that group or others may
+/// read: whoever could read it may already hold a copy. With `allow`, each such key is a
+/// warning instead.
+pub fn check_key_modes(dir: &Path, allow: bool) -> Result<Vec<String>, TlsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut warnings = Vec::new();
+    for path in private_keys(dir) {
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let who = if mode & 0o007 != 0 {
+            "others"
+        } else {
+            "its group"
+        };
+        let err = TlsError::OpenKey { path, who, mode };
+        if !allow {
+            return Err(err);
+        }
+        warnings.push(format!("--allow-open-keys: using {err}"));
+    }
+    Ok(warnings)
 }
 
 /// A Raspberry Pi has no real-time clock: at first boot its time may be years behind the
@@ -43,20 +92,44 @@ fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io)?;
+        make_dir(dir, 0o700)?;
     }
-    // Write to a temporary name with the final mode from the start, then rename.
+    // Write to a temporary name with the final mode from the start, then rename. The mode
+    // is set again on the open file: the umask may have taken bits the mode asked for.
     let tmp = path.with_extension("tmp");
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(mode)
+        .mode(mode & 0o600)
         .open(&tmp)
+        .map_err(io)?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io)?;
     f.write_all(data.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
+}
+
+/// Creates `dir` and its missing parents with exactly `mode`, whatever the umask; an
+/// existing directory is left as it is.
+pub fn make_dir(dir: &Path, mode: u32) -> Result<(), TlsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |source| TlsError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        make_dir(parent, mode)?;
+    }
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(io),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io(e)),
+    }
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {

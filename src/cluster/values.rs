@@ -85,9 +85,21 @@ pub struct Interface(String);
 impl FromStr for Interface {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        // The kernel refuses `.`, `..`, '/', ':' and white space; a leading '-' reads as
+        // an option to `ip` and `ifup`. Only a safe alphabet is taken at all.
         check(s, "interface name", 15, |c| {
             c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
         })?;
+        if s == "." || s == ".." {
+            return Err(format!(
+                "interface name {s:?} is not a name the kernel allows"
+            ));
+        }
+        if s.starts_with('-') {
+            return Err(format!(
+                "interface name {s:?} must not start with '-' (it would read as an option)"
+            ));
+        }
         Ok(Interface(s.to_string()))
     }
 }
@@ -229,6 +241,20 @@ mod tests {
             assert!(bad.parse::<Interface>().is_err(), "iface {bad:?}");
             assert!(bad.parse::<ImageRef>().is_err(), "image {bad:?}");
             assert!(bad.parse::<HostPort>().is_err(), "hostport {bad:?}");
+        }
+        for bad in [
+            ".",
+            "..",
+            "-eth0",
+            "eth0/1",
+            "eth0:1",
+            "a234567890123456",
+            "",
+        ] {
+            assert!(bad.parse::<Interface>().is_err(), "iface {bad:?}");
+        }
+        for good in ["eth0", "on", "0777", "null", "enx001122334455", "br-lan.10"] {
+            assert!(good.parse::<Interface>().is_ok(), "iface {good:?}");
         }
         assert!("nimblestratus/rpi-swarm".parse::<ImageRef>().is_ok());
         assert!("SWMTKN-1-abc-def".parse::<Token>().is_ok());

@@ -121,7 +121,8 @@ pub(super) fn network_config(inp: &NodeInputs<'_>) -> Result<Option<String>, Pla
     let c = inp.cluster;
     let mut vars = BTreeMap::new();
     vars.insert("node", inp.node.name.to_string());
-    vars.insert("interface", c.interface.to_string());
+    // A key, quoted: cloud-init reads a bare `on` as true, `0777` as a number, `null` as null.
+    vars.insert("interface", overlay::yaml_str(c.interface.as_str()));
     vars.insert("addresses", overlay::yaml_list(&[addr.to_string()]));
     let routes = match c.gateway {
         Some(gw) => format!(
