@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tempfile::NamedTempFile;
+use std::os::fd::AsRawFd;
 use thiserror::Error;
 
 use crate::disk::Label;
@@ -54,7 +54,7 @@ pub struct PartReport {
 /// A raw image to read: the file itself, or a sparse temporary copy of an `.xz`.
 pub struct RawImage {
     path: PathBuf,
-    _tmp: Option<NamedTempFile>,
+    _tmp: Option<std::fs::File>,
 }
 
 impl RawImage {
@@ -70,13 +70,14 @@ impl RawImage {
             path: std::env::temp_dir(),
             source,
         };
-        let tmp = NamedTempFile::with_prefix(".clem-image-").map_err(io_err)?;
-        write_sparse(&mut src, tmp.as_file(), |_, _| {}).map_err(|e| match split_io_error(e) {
+        // An unlinked file, reached through /proc: a crash or kill leaves nothing behind.
+        let tmp = tempfile::tempfile().map_err(io_err)?;
+        write_sparse(&mut src, &tmp, |_, _| {}).map_err(|e| match split_io_error(e) {
             Ok(se) => InspectError::Source(se),
             Err(e) => io_err(e),
         })?;
         Ok(RawImage {
-            path: tmp.path().to_owned(),
+            path: PathBuf::from(format!("/proc/self/fd/{}", tmp.as_raw_fd())),
             _tmp: Some(tmp),
         })
     }
