@@ -6,7 +6,11 @@ use std::path::Path;
 
 use super::{DiskError, Label, Partition, PartitionTable};
 
-pub(super) fn read(path: &Path, mut file: File, disk_len: u64) -> Result<PartitionTable, DiskError> {
+pub(super) fn read(
+    path: &Path,
+    mut file: File,
+    disk_len: u64,
+) -> Result<PartitionTable, DiskError> {
     let bad = |detail: String| DiskError::Bad {
         path: path.to_owned(),
         label: "GPT",
@@ -14,10 +18,11 @@ pub(super) fn read(path: &Path, mut file: File, disk_len: u64) -> Result<Partiti
     };
     // The crate panics on some header values: it only sees a header that passed our checks.
     super::gpt_check::check(&mut file, disk_len).map_err(bad)?;
-    file.seek(SeekFrom::Start(0)).map_err(|source| DiskError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| DiskError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
     let disk = gpt::GptConfig::new()
         .writable(false)
         .open_from_device(file)

@@ -22,7 +22,9 @@ struct Header {
 }
 
 fn le_u32(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")))
+    u64::from(u32::from_le_bytes(
+        b[at..at + 4].try_into().expect("4 bytes"),
+    ))
 }
 
 fn le_u64(b: &[u8], at: usize) -> u64 {
@@ -54,7 +56,9 @@ fn header(raw: &[u8], sectors: u64) -> Result<Header, String> {
     }
     let header_size = le_u32(raw, 12);
     if !(92..=SECTOR).contains(&header_size) {
-        return Err(format!("header size {header_size} (must be 92 to 512 bytes)"));
+        return Err(format!(
+            "header size {header_size} (must be 92 to 512 bytes)"
+        ));
     }
     // The gpt crate checks the CRC over the 92 defined bytes; a header failing it would be
     // silently replaced by the backup, so a damaged primary is reported instead.
@@ -67,7 +71,9 @@ fn header(raw: &[u8], sectors: u64) -> Result<Header, String> {
     }
     let current = le_u64(raw, 24);
     if current != 1 {
-        return Err(format!("the primary header says it lies at LBA {current}, not 1"));
+        return Err(format!(
+            "the primary header says it lies at LBA {current}, not 1"
+        ));
     }
     let backup = le_u64(raw, 32);
     if backup <= 1 || backup >= sectors {

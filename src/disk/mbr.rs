@@ -19,10 +19,11 @@ pub(super) fn read(
     };
     // mbrman follows the EBR chain with 32-bit sums: it only sees a chain we have bounded.
     super::mbr_check::check(file, sector, disk_len).map_err(bad)?;
-    file.seek(SeekFrom::Start(0)).map_err(|source| DiskError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| DiskError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
     let mbr = mbrman::MBR::read_from(file, SECTOR as u32).map_err(|e| bad(e.to_string()))?;
     let mut partitions = Vec::new();
     for (i, entry) in mbr.iter() {

@@ -36,7 +36,9 @@ fn is_extended(sys: u8) -> bool {
 /// Checks the extended partition (if any) of the MBR `sector`, and its chain of EBRs.
 pub(super) fn check(file: &mut File, sector: &[u8], disk_len: u64) -> Result<(), String> {
     let sectors = disk_len / SECTOR;
-    let mut extended = (0..4).map(|i| (i + 1, slot(sector, i))).filter(|(_, s)| is_extended(s.sys));
+    let mut extended = (0..4)
+        .map(|i| (i + 1, slot(sector, i)))
+        .filter(|(_, s)| is_extended(s.sys));
     let Some((number, ext)) = extended.next() else {
         return Ok(());
     };
