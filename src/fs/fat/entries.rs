@@ -31,13 +31,24 @@ fn checksum(short: &[u8]) -> u8 {
         .fold(0u8, |sum, &b| sum.rotate_right(1).wrapping_add(b))
 }
 
+/// `NAME.EXT`, lowered where the case bits (byte 12, as Windows NT and Linux set them) say.
 fn short_name(raw: &[u8]) -> String {
     let mut base = raw[..8].to_vec();
     if base[0] == 0x05 {
         base[0] = 0xE5; // 0x05 stands for a leading 0xE5 byte
     }
-    let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches(' ').to_string();
-    let (base, ext) = (text(&base), text(&raw[8..11]));
+    let text = |b: &[u8], lower: bool| {
+        let t = String::from_utf8_lossy(b).trim_end_matches(' ').to_string();
+        if lower {
+            t.to_ascii_lowercase()
+        } else {
+            t
+        }
+    };
+    let (base, ext) = (
+        text(&base, raw[12] & 0x08 != 0),
+        text(&raw[8..11], raw[12] & 0x10 != 0),
+    );
     if ext.is_empty() {
         base
     } else {
@@ -68,7 +79,7 @@ pub(super) fn parse(bytes: &[u8], fat32: bool) -> Vec<RawEntry> {
         if attr & ATTR_VOLUME != 0 || e[..11] == *b".          " || e[..11] == *b"..         " {
             continue;
         }
-        let short = short_name(&e[..11]);
+        let short = short_name(&e[..13]);
         let name = lfn
             .filter(|l| l.next == 0 && l.checksum == checksum(&e[..11]))
             .map(|l| {

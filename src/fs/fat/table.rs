@@ -81,12 +81,7 @@ impl Table {
             match self.owner[cur as usize] {
                 0 => self.owner[cur as usize] = me,
                 o if o == me => return Err(format!("{who}: its cluster chain loops")),
-                o => {
-                    return Err(format!(
-                        "{who} and {} share cluster {cur} (crossed chains)",
-                        self.owners[o as usize - 1]
-                    ))
-                }
+                o => return Err(shared(who, &self.owners[o as usize - 1], cur)),
             }
             chain.push(cur);
             cur = match self.link(cur) {
@@ -105,5 +100,17 @@ impl Table {
                 }
             };
         }
+    }
+}
+
+/// Words a cluster claimed twice: a loop when the first holder is an ancestor directory.
+fn shared(who: &str, other: &str, cluster: u32) -> String {
+    let ancestor = other == "/" || who.starts_with(&format!("{other}/"));
+    if ancestor {
+        format!(
+            "{who}: points back into its ancestor {other} at cluster {cluster} (a directory loop)"
+        )
+    } else {
+        format!("{who} and {other} share cluster {cluster} (crossed chains)")
     }
 }
