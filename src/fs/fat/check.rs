@@ -11,7 +11,7 @@ use super::geometry::{Bits, Geometry, Root};
 use super::table::Table;
 
 /// Deeper than any boot partition nests (and than most tools accept in a path).
-const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 const MAX_DIR_BYTES: u64 = 65_536 * 32;
 
 /// A directory still to read: its path and where its bytes are.

@@ -123,6 +123,9 @@ impl<T: ReadWriteSeek> Fat<T> {
             };
             let path = format!("{prefix}/{}", e.file_name());
             if e.is_dir() {
+                if stack.len() > check::MAX_DEPTH {
+                    return Err(FatError::Damaged(format!("{path}: nested too deep")));
+                }
                 out.push(entry(path.clone(), EntryKind::Dir, 0, None));
                 let below = self.children(&e.to_dir(), &path)?;
                 stack.push((path, below));
@@ -152,9 +155,11 @@ impl<T: ReadWriteSeek> Fat<T> {
                 path: format!("{prefix}/"),
                 source,
             })?;
-            let name = e.file_name();
-            if name == "."
-                || name == ".."
+            // By the 8.3 name, as the check skips them: a damaged long name on `..` must
+            // not make it an ordinary directory (it leads back to the root).
+            let short = e.short_file_name_as_bytes();
+            if short == b"."
+                || short == b".."
                 || e.attributes().contains(fatfs::FileAttributes::VOLUME_ID)
             {
                 continue;
@@ -211,3 +216,6 @@ impl<T: ReadWriteSeek> Fat<T> {
         self.fs.unmount().map_err(FatError::Open)
     }
 }
+
+#[cfg(test)]
+mod tests;
