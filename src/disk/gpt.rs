@@ -1,16 +1,28 @@
 //! GPT labels, through the `gpt` crate (read-only: we never rewrite a table).
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
 
 use super::{DiskError, Label, Partition, PartitionTable};
 
-pub(super) fn read(path: &Path, file: File) -> Result<PartitionTable, DiskError> {
+pub(super) fn read(
+    path: &Path,
+    mut file: File,
+    disk_len: u64,
+) -> Result<PartitionTable, DiskError> {
     let bad = |detail: String| DiskError::Bad {
         path: path.to_owned(),
         label: "GPT",
         detail,
     };
+    // The crate panics on some header values: it only sees a header that passed our checks.
+    super::gpt_check::check(&mut file, disk_len).map_err(bad)?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| DiskError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
     let disk = gpt::GptConfig::new()
         .writable(false)
         .open_from_device(file)

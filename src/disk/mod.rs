@@ -4,7 +4,9 @@
 //! cares which label the disk carries; `inspect` prints it and `verify` compares it.
 
 mod gpt;
+mod gpt_check;
 mod mbr;
+mod mbr_check;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -104,9 +106,9 @@ impl PartitionTable {
         let protective = (0..4).any(|i| sector[446 + i * 16 + 4] == 0xEE);
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let table = if protective {
-            gpt::read(path, file)?
+            gpt::read(path, file, disk_len)?
         } else {
-            mbr::read(path, &mut file)?
+            mbr::read(path, &mut file, &sector, disk_len)?
         };
         table.check_bounds(path, disk_len)?;
         Ok(table)
@@ -127,12 +129,16 @@ impl PartitionTable {
         let mut spans: Vec<&Partition> = self.partitions.iter().collect();
         spans.sort_by_key(|p| p.start);
         for p in &spans {
-            if p.start == 0 || p.size == 0 || p.start + p.size > disk_len {
+            if p.size == 0 {
+                return Err(bad(format!("partition {} is empty (0 sectors)", p.number)));
+            }
+            let end = p.start.checked_add(p.size).filter(|&e| e <= disk_len);
+            if p.start == 0 || end.is_none() {
                 return Err(bad(format!(
-                    "partition {} ({}..{}) lies outside the {}-byte image",
+                    "partition {} (bytes {}..{}) lies outside the {}-byte image",
                     p.number,
                     p.start,
-                    p.start + p.size,
+                    p.start.saturating_add(p.size),
                     disk_len
                 )));
             }

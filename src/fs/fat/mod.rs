@@ -2,6 +2,15 @@
 //!
 //! We never create directories on FAT: fatfs 0.3.6 writes long-name entries for `.` and
 //! `..` that `fsck.fat` flags. Every file we place lives in a directory the image has.
+//!
+//! fatfs trusts the boot sector, follows chains without end and would let us write into a
+//! damaged tree, so every mount is preceded by our own check of the layout, the chains and
+//! the directory tree ([`check`]); only a file system that passes is handed to fatfs.
+
+mod check;
+mod entries;
+mod geometry;
+mod table;
 
 use std::io::{self, Read, Write};
 
@@ -15,10 +24,25 @@ use crate::io::hash_reader;
 pub enum FatError {
     #[error("not a usable FAT file system: {0}")]
     Open(io::Error),
+    #[error("damaged FAT file system: {0}")]
+    Damaged(String),
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("{path}: the directory {dir} does not exist on this FAT partition")]
     NoParent { path: String, dir: String },
+}
+
+fn entry(path: String, kind: EntryKind, size: u64, sha256: Option<String>) -> Entry {
+    Entry {
+        path,
+        kind,
+        size,
+        mode: None,
+        uid: None,
+        gid: None,
+        sha256,
+        target: None,
+    }
 }
 
 /// A fixed clock for fatfs, so file times come from the build epoch.
@@ -58,8 +82,11 @@ pub struct Fat<T: ReadWriteSeek> {
 }
 
 impl<T: ReadWriteSeek> Fat<T> {
-    /// Mounts the FAT in `disk`; `epoch` stamps any file this handle writes.
+    /// Mounts the FAT in `disk` (the whole partition) after checking its structures;
+    /// `epoch` stamps any file this handle writes.
     pub fn open(mut disk: T, epoch: u64) -> Result<Self, FatError> {
+        let part_len = disk.seek(io::SeekFrom::End(0)).map_err(FatError::Open)?;
+        check::check(&mut disk, part_len).map_err(FatError::Damaged)?;
         // fatfs asserts that the disk starts at position 0.
         disk.seek(io::SeekFrom::Start(0)).map_err(FatError::Open)?;
         // fatfs wants a `'static` provider; one small leak per mount is the price.
@@ -75,36 +102,64 @@ impl<T: ReadWriteSeek> Fat<T> {
 
     /// Every file and directory, depth first, sorted by name, with each file's SHA-256.
     pub fn list(&self) -> Result<Vec<Entry>, FatError> {
-        let mut out = Vec::new();
-        self.walk(&self.fs.root_dir(), "", true, &mut out)?;
-        Ok(out)
+        self.walk(true)
     }
 
     /// Like [`Fat::list`] without reading file contents (sizes from the directory, no
     /// digests): for finding files, where hashing a kernel would be wasted.
     pub fn names(&self) -> Result<Vec<Entry>, FatError> {
+        self.walk(false)
+    }
+
+    /// Depth first with an explicit stack (the tree was checked acyclic at mount, and the
+    /// stack keeps a deep one off the call stack).
+    fn walk(&self, hash: bool) -> Result<Vec<Entry>, FatError> {
         let mut out = Vec::new();
-        self.walk(&self.fs.root_dir(), "", false, &mut out)?;
+        let mut stack = vec![(String::new(), self.children(&self.fs.root_dir(), "")?)];
+        while let Some((prefix, children)) = stack.last_mut() {
+            let Some(e) = children.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = format!("{prefix}/{}", e.file_name());
+            if e.is_dir() {
+                if stack.len() > check::MAX_DEPTH {
+                    return Err(FatError::Damaged(format!("{path}: nested too deep")));
+                }
+                out.push(entry(path.clone(), EntryKind::Dir, 0, None));
+                let below = self.children(&e.to_dir(), &path)?;
+                stack.push((path, below));
+            } else if hash {
+                let mut file = e.to_file();
+                let (size, digest) = hash_reader(&mut file).map_err(|source| FatError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                out.push(entry(path, EntryKind::File, size, Some(digest)));
+            } else {
+                out.push(entry(path, EntryKind::File, e.len(), None));
+            }
+        }
         Ok(out)
     }
 
-    fn walk(
+    /// The entries of `dir` sorted by name, without `.`, `..` and the volume label.
+    fn children<'a>(
         &self,
-        dir: &fatfs::Dir<'_, T>,
+        dir: &fatfs::Dir<'a, T>,
         prefix: &str,
-        hash: bool,
-        out: &mut Vec<Entry>,
-    ) -> Result<(), FatError> {
-        let io_err = |source| FatError::Io {
-            path: format!("{prefix}/"),
-            source,
-        };
+    ) -> Result<std::vec::IntoIter<fatfs::DirEntry<'a, T>>, FatError> {
         let mut entries = Vec::new();
         for e in dir.iter() {
-            let e = e.map_err(io_err)?;
-            let name = e.file_name();
-            if name == "."
-                || name == ".."
+            let e = e.map_err(|source| FatError::Io {
+                path: format!("{prefix}/"),
+                source,
+            })?;
+            // By the 8.3 name, as the check skips them: a damaged long name on `..` must
+            // not make it an ordinary directory (it leads back to the root).
+            let short = e.short_file_name_as_bytes();
+            if short == b"."
+                || short == b".."
                 || e.attributes().contains(fatfs::FileAttributes::VOLUME_ID)
             {
                 continue;
@@ -112,44 +167,7 @@ impl<T: ReadWriteSeek> Fat<T> {
             entries.push(e);
         }
         entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let path = format!("{prefix}/{}", e.file_name());
-            if e.is_dir() {
-                out.push(Entry {
-                    path: path.clone(),
-                    kind: EntryKind::Dir,
-                    size: 0,
-                    mode: None,
-                    uid: None,
-                    gid: None,
-                    sha256: None,
-                    target: None,
-                });
-                self.walk(&e.to_dir(), &path, hash, out)?;
-            } else {
-                let (size, digest) = if hash {
-                    let mut file = e.to_file();
-                    let (size, digest) = hash_reader(&mut file).map_err(|source| FatError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    (size, Some(digest))
-                } else {
-                    (e.len(), None)
-                };
-                out.push(Entry {
-                    path,
-                    kind: EntryKind::File,
-                    size,
-                    mode: None,
-                    uid: None,
-                    gid: None,
-                    sha256: digest,
-                    target: None,
-                });
-            }
-        }
-        Ok(())
+        Ok(entries.into_iter())
     }
 
     /// Reads a whole (small) file; `path` is absolute within the partition.
@@ -198,3 +216,6 @@ impl<T: ReadWriteSeek> Fat<T> {
         self.fs.unmount().map_err(FatError::Open)
     }
 }
+
+#[cfg(test)]
+mod tests;
