@@ -1,40 +1,16 @@
 //! Files the user names (SSH keys, cloud-config, cluster config, TLS files) must be regular
 //! files under a size limit; anything else is refused by name, quickly, and no error
-//! repeats what the file holds. Judges: exit code, wall time (a watchdog kills a call that
-//! hangs), the message's words, and the absence of a planted secret in the output.
+//! repeats what the file holds. Judges: exit code, wall time and address space (the
+//! watchdog of `tests/hostile`), the message's words, and the absence of a planted secret.
 
 mod common;
+mod hostile;
 
 use common::*;
+use hostile::run_limited;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "Zq9-hunter2-SECRET";
-
-/// Runs clem-image with `args`, killing it after 20 s: a hang is a failure, not a wait.
-fn run_bounded(args: &[&str], home: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(home)
-        .env("HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().unwrap();
-            panic!("clem-image {args:?} hung (killed after 20 s)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let o = child.wait_with_output().unwrap();
-    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
-    o
-}
 
 struct Case {
     dir: tempfile::TempDir,
@@ -60,16 +36,11 @@ impl Case {
         let out = self.path("out");
         let mut args = vec!["build", "--node", "rpi1", "--out", out.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let o = run_bounded(&args, &self.path("home"));
-        let err = stderr(&o);
-        assert!(!o.status.success(), "{extra:?} was accepted");
+        let o = run_limited(&args, &self.path("home"));
+        o.assert_clean_error(&format!("{extra:?}"), &[file.to_str().unwrap(), why]);
+        let err = &o.stderr;
         assert!(
-            err.contains(file.to_str().unwrap()),
-            "no file name in: {err}"
-        );
-        assert!(err.contains(why), "expected {why:?} in: {err}");
-        assert!(
-            !err.contains(SECRET) && !stdout(&o).contains(SECRET),
+            !err.contains(SECRET) && !o.stdout.contains(SECRET),
             "echoed: {err}"
         );
         assert!(!out.join("rpi1.img").exists());
@@ -135,7 +106,7 @@ fn a_symlink_to_a_regular_key_is_followed() {
     let link = c.path("link.pub");
     std::os::unix::fs::symlink(&public, &link).unwrap();
     let out = c.path("out");
-    let o = run_bounded(
+    let o = run_limited(
         &[
             "build",
             "--node",
@@ -147,6 +118,6 @@ fn a_symlink_to_a_regular_key_is_followed() {
         ],
         &c.path("home"),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(out.join("rpi1.img").exists());
 }

@@ -16,7 +16,8 @@ pub const SAMPLE_IMAGE: &str = concat!(
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Upstream image, raw (.img) or xz-compressed (.img.xz) [default: the bundled sample]
+    /// Upstream image: raw, or xz, gzip, zstd, bzip2 or a one-image zip (by content)
+    /// [default: the bundled sample]
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
     /// Nodes to build: `rpi1..rpi4`, `rpi1,rpi3`, or the flag repeated [default: the

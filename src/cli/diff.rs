@@ -6,9 +6,9 @@ use clem_image::diff::diff;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// First image (.img or .img.xz)
+    /// First image (raw or compressed: xz, gzip, zstd, bzip2, zip)
     pub a: PathBuf,
-    /// Second image (.img or .img.xz)
+    /// Second image (raw or compressed)
     pub b: PathBuf,
     /// Print JSON instead of text
     #[arg(long)]

@@ -6,7 +6,7 @@ use clem_image::inspect::inspect;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Image to list (.img or .img.xz)
+    /// Image to list (raw or compressed: xz, gzip, zstd, bzip2, zip)
     pub image: PathBuf,
     /// Print JSON instead of text
     #[arg(long)]

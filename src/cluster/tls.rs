@@ -96,7 +96,8 @@ fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
     }
     // Write to a temporary name with the final mode from the start, then rename. The mode
     // is set again on the open file: the umask may have taken bits the mode asked for.
-    let tmp = path.with_extension("tmp");
+    // Unique per process: two builds sharing a cluster directory never write one file.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)

@@ -44,7 +44,14 @@ impl Table {
             Bits::Fat12 => {
                 let o = i * 3 / 2;
                 let w = u32::from(u16::from_le_bytes([self.raw[o], self.raw[o + 1]]));
-                (if i.is_multiple_of(2) { w & 0xFFF } else { w >> 4 }, 0xFF7)
+                (
+                    if i.is_multiple_of(2) {
+                        w & 0xFFF
+                    } else {
+                        w >> 4
+                    },
+                    0xFF7,
+                )
             }
             Bits::Fat16 => (
                 u32::from(u16::from_le_bytes([self.raw[i * 2], self.raw[i * 2 + 1]])),
