@@ -201,10 +201,10 @@ fn crafted_config_values_are_refused_with_their_line() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         ("[[node]]\nname = \"rpi1;reboot\"\n", ":2:"),
-        ("[swarm]\nmode = \"swarm-mode\"\nmanager = \"10.0.5.1:2377\"\ntoken = \"$(curl evil)\"\n[[node]]\nname = \"a\"\n", "line 4"),
-        ("[swarm]\nmode = \"legacy\"\ndiscovery = \"nodes://1.2.3.4:2375\"\nimage = \"x; rm -rf /\"\n[[node]]\nname = \"a\"\n", "line 4"),
-        ("[cluster]\ninterface = \"eth0`id`\"\n[[node]]\nname = \"a\"\n", "line 2"),
-        ("[cluster]\ndockr = \"tls\"\n", "line 2"),
+        ("[swarm]\nmode = \"swarm-mode\"\nmanager = \"10.0.5.1:2377\"\ntoken = \"$(curl evil)\"\n[[node]]\nname = \"a\"\n", ":4:"),
+        ("[swarm]\nmode = \"legacy\"\ndiscovery = \"nodes://1.2.3.4:2375\"\nimage = \"x; rm -rf /\"\n[[node]]\nname = \"a\"\n", ":4:"),
+        ("[cluster]\ninterface = \"eth0`id`\"\n[[node]]\nname = \"a\"\n", ":2:"),
+        ("[cluster]\ndockr = \"tls\"\n", ":2:"),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let cfg = tmp.path().join(format!("c{i}.toml"));

@@ -93,7 +93,11 @@ fn errors_never_repeat_what_a_mistaken_file_holds() {
         &wrong,
         "known key type",
     );
-    c.build_refuses(&["--config", wrong.to_str().unwrap()], &wrong, "line 1");
+    c.build_refuses(
+        &["--config", wrong.to_str().unwrap()],
+        &wrong,
+        "passwords.txt:1: ",
+    );
     let bytes = c.path("bytes.pub");
     std::fs::write(&bytes, b"\xff\xfe binary").unwrap();
     c.build_refuses(&["--config", bytes.to_str().unwrap()], &bytes, "not UTF-8");

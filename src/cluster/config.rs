@@ -20,7 +20,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
+    /// `message` starts with the line number when toml gives one: `file:line: …`.
+    #[error("{path}:{message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -302,7 +303,7 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// A TOML error as `line L, column C: message`, without the quoted source line that
+/// A TOML error as `L: message (column C)`, without the quoted source line that
 /// toml's own rendering carries (the file may not be a config at all, but a secret).
 fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim_end();
@@ -311,9 +312,9 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
             let before = &text.as_bytes()[..span.start.min(text.len())];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
             let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-            format!("line {line}, column {column}: {message}")
+            format!("{line}: {message} (column {column})")
         }
-        None => message.to_string(),
+        None => format!(" {message}"),
     }
 }
 
@@ -660,11 +661,11 @@ mod tests {
         let e = load("[cluster]\ndocker = \"tls\"\nfoo = 1\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("foo"), "{e}");
+        assert!(e.contains(":3: ") && e.contains("foo"), "{e}");
         let e = load("[cluster]\ndocker = \"open\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains(":2: "), "{e}");
         let e = load("[[node]]\nname = \"rpi1\"\n\n[[node]]\nname = \"rpi_2\"\n")
             .unwrap_err()
             .to_string();
@@ -672,13 +673,13 @@ mod tests {
         let e = load("[[node]]\nname = \"rpi1\"\naddress = \"10.0.5.1\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3") && e.contains("prefix"), "{e}");
+        assert!(e.contains(":3: ") && e.contains("prefix"), "{e}");
         let e = load(
             "[swarm]\nmode = \"legacy\"\ndiscovery = \"token://x;reboot\"\n[[node]]\nname=\"a\"\n",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains(":3: "), "{e}");
     }
 
     #[test]
