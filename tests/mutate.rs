@@ -16,7 +16,6 @@ use common::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -279,25 +278,6 @@ fn data_segments(f: &File) -> Vec<(u64, u64)> {
         at = hole;
     }
     segs
-}
-
-/// Copies the first `len` bytes of `src` to a new sparse `dst`.
-fn sparse_copy(src: &Path, dst: &Path, len: u64) {
-    let s = File::open(src).unwrap();
-    let mut d = File::create(dst).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    for (start, seg) in data_segments(&s) {
-        let end = (start + seg).min(len);
-        let mut at = start;
-        while at < end {
-            let n = ((end - at) as usize).min(buf.len());
-            s.read_exact_at(&mut buf[..n], at).unwrap();
-            d.seek(SeekFrom::Start(at)).unwrap();
-            d.write_all(&buf[..n]).unwrap();
-            at += n as u64;
-        }
-    }
-    d.set_len(len).unwrap();
 }
 
 /// A digest of a sparse file's length and data, cheap for mostly-empty images.
@@ -605,7 +585,14 @@ fn mutation_run(count: usize) {
                         // Each mutant has its own stream: the same seed gives the same mutants.
                         let mut rng = Rng(seed ^ ((si as u64) << 48) ^ (i as u64));
                         let m = work.join("mutant.img");
-                        sparse_copy(original, &m, full_len);
+                        extract_part(
+                            original,
+                            &Part {
+                                start: 0,
+                                len: full_len,
+                            },
+                            &m,
+                        );
                         let what = mutate(&m, regions, full_len, &mut rng);
                         let bad = check_mutant(&m, original, &work, home, key);
                         let kind = what.split(' ').next().unwrap_or("").to_string();
