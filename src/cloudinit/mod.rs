@@ -4,6 +4,7 @@
 
 pub mod emit;
 pub mod merge;
+pub mod py;
 pub mod schema;
 pub mod yaml;
 
