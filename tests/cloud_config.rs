@@ -46,6 +46,57 @@ fn pyyaml(text: &str) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// cloud-init's own reading of a user-data (the installed cloud-init's mergers, driven as
+/// its cloud-config part handler drives them), as JSON: the merged document, and each
+/// part's payload bytes.
+const CLOUD_INIT_MERGE: &str = r#"
+import email, importlib.util, json, sys, yaml
+from cloudinit import mergers
+raw = open(sys.argv[1], 'rb').read()
+msg = email.message_from_bytes(raw)
+buf, payloads = {}, []
+for part in msg.walk():
+    if part.is_multipart():
+        continue
+    payload = part.get_payload(decode=True)
+    payloads.append(payload.decode('utf-8'))
+    if part.get_content_type() != 'text/cloud-config':
+        continue
+    doc = yaml.safe_load(payload)
+    found = mergers.dict_extract_mergers(doc)
+    found += mergers.string_extract_mergers(part.get('Merge-Type', ''))
+    if not found:
+        found = mergers.string_extract_mergers('dict(replace)+list()+str()')
+    buf = mergers.construct(found).merge(buf, doc)
+print(json.dumps({'merged': buf, 'payloads': payloads}, default=str))
+"#;
+
+fn have_cloud_init_python() -> bool {
+    have(
+        "/usr/bin/python3",
+        &["-c", "import cloudinit.mergers, yaml"],
+    )
+}
+
+/// What cloud-init makes of the multipart `user_data`: (merged document, part payloads).
+fn cloud_init_merge(user_data: &str) -> (Value, Vec<String>) {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), user_data).unwrap();
+    let (ok, out) = tool(
+        "/usr/bin/python3",
+        &["-c", CLOUD_INIT_MERGE, tmp.path().to_str().unwrap()],
+    );
+    assert!(ok, "cloud-init's merge failed:\n{user_data}\n{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let payloads = v["payloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    (v["merged"].clone(), payloads)
+}
+
 const CLUSTER_EXTRA: &str = "#cloud-config
 packages: [htop]
 write_files:
@@ -117,8 +168,7 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
     for want in [
         "extra.yaml:16: frobnicate: unknown top-level key",
         "rpi1: cloud-config: hostname: clem-image's value wins",
-        "rpi1: cloud-config: write_files: lists joined, 1 item(s) from the cluster's cloud-config then 1 from this node's cloud-config",
-        "users: the entry for pi from",
+        "rpi1: cloud-config: write_files: lists joined, 1 item(s) from before then 1 from this node's cloud-config",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
@@ -131,9 +181,15 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
         assert!(ok, "fsck.vfat: {text}");
 
         let user_data = fat_file(&img, "user-data");
-        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
-        if have_pyyaml() {
-            let v = pyyaml(&user_data);
+        assert!(
+            user_data.starts_with("Content-Type: multipart/mixed"),
+            "{user_data}"
+        );
+        if have_cloud_init_python() {
+            let (v, payloads) = cloud_init_merge(&user_data);
+            // The user's files reach the node byte for byte, each as a part of its own.
+            assert_eq!(payloads[1], CLUSTER_EXTRA, "{payloads:?}");
+            assert_eq!(payloads.len(), if node == "rpi1" { 3 } else { 2 });
             assert_eq!(v["hostname"], node, "{v:#}");
             assert_eq!(v["packages"], json!(["htop"]));
             // clem-image's own command first, then the user's.
@@ -144,13 +200,15 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
                     ["sh", "-c", "echo ran > /var/tmp/clem-extra-ran"]
                 ])
             );
+            // The tool's pi first (cloud-init keeps the first entry's settings), then
+            // the user's entries.
             let users: Vec<&str> = v["users"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|u| u["name"].as_str().unwrap())
                 .collect();
-            assert_eq!(users, ["pi", "ops"], "{v:#}");
+            assert_eq!(users, ["pi", "pi", "ops"], "{v:#}");
             assert_eq!(v["users"][0]["shell"], "/bin/bash", "the tool's pi wins");
             let paths: Vec<&str> = v["write_files"]
                 .as_array()
@@ -172,9 +230,15 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
                 .unwrap()
                 .starts_with("ssh-ed25519 "));
         }
-        if have("cloud-init", &["--version"]) {
-            let ud = tmp.path().join(format!("{node}-user-data"));
-            std::fs::write(&ud, &user_data).unwrap();
+        if have("cloud-init", &["--version"]) && have_cloud_init_python() {
+            // The merged document, as cloud-init will hold it, passes its schema.
+            let (v, _) = cloud_init_merge(&user_data);
+            let ud = tmp.path().join(format!("{node}-merged.yaml"));
+            std::fs::write(
+                &ud,
+                format!("#cloud-config\n{}", serde_json::to_string(&v).unwrap()),
+            )
+            .unwrap();
             let (ok, text) = tool(
                 "cloud-init",
                 &["schema", "--config-file", ud.to_str().unwrap()],
@@ -324,9 +388,9 @@ fn snappy_seed_on_writable_carries_the_merged_cloud_config() {
         &writable,
         "cat /system-data/var/lib/cloud/seed/nocloud-net/user-data",
     );
-    assert!(ud.starts_with("#cloud-config\n"), "{ud}");
-    if have_pyyaml() {
-        let v = pyyaml(&ud);
+    assert!(ud.starts_with("Content-Type: multipart/mixed"), "{ud}");
+    if have_cloud_init_python() {
+        let (v, _) = cloud_init_merge(&ud);
         assert_eq!(v["hostname"], "rpi1");
         assert_eq!(
             v["runcmd"][1],
@@ -371,7 +435,7 @@ r: .5
     // PyYAML turns a date into a date object, which json cannot dump: compare it apart.
     let mut theirs = pyyaml(&text.replace("k: 2015-04-23\n", ""));
     theirs["k"] = json!("2015-04-23");
-    assert_eq!(ours, theirs);
+    assert_eq!(ours.to_json(), theirs);
 
     let doc = json!({
         "strings": ["yes", "0644", "", "null", "1e5", "a: b", "#x", "- y", "tab\tq\"uote", "é ✓", "\u{85}"],

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::yaml::resolve_plain;
+use super::py::Py;
+use super::resolve;
 
 /// `#cloud-config`, then `comments` as `#` lines, then the document.
 pub fn cloud_config(comments: &[String], doc: &Map<String, Value>) -> String {
@@ -137,7 +138,7 @@ fn key(k: &str) -> String {
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !k.starts_with(['-', '.'])
-        && resolve_plain(k) == Value::String(k.to_string());
+        && matches!(resolve::plain(k), Ok(Py::Str(_)));
     if plain {
         k.to_string()
     } else {
@@ -238,6 +239,6 @@ mod tests {
             text.starts_with("#cloud-config\n# a comment\n# over two lines\n"),
             "{text}"
         );
-        assert_eq!(load(&text).unwrap().value, doc, "{text}");
+        assert_eq!(load(&text).unwrap().value.to_json(), doc, "{text}");
     }
 }

@@ -2,19 +2,24 @@
 //! checked offline against cloud-init's published schema, and merged under the user-data
 //! clem-image generates.
 
+mod compose;
 pub mod emit;
+pub mod header;
 pub mod merge;
+pub mod mime;
 pub mod py;
+pub mod resolve;
 pub mod schema;
+pub mod userdata;
+pub mod users;
 pub mod yaml;
 
 use std::fmt;
 use std::path::Path;
 
-use serde_json::{Map, Value};
 use thiserror::Error;
 
-use merge::Layer;
+use py::Py;
 
 /// Where a piece of cloud-config came from, so a finding points into the user's own file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,117 +74,92 @@ pub enum CloudConfigError {
         origin: String,
         problems: Vec<String>,
     },
+    #[error("{at}: {message}")]
+    Merge { at: String, message: String },
 }
 
-/// A user's cloud-config, read and checked.
+/// A user's cloud-config, read and checked: its own text, which reaches the node
+/// unchanged as a part of its own, and that text as PyYAML loads it.
 #[derive(Debug, Clone)]
 pub struct Fragment {
     pub origin: Origin,
-    pub doc: Map<String, Value>,
+    pub text: String,
+    /// The document as cloud-init loads it (`merge_how` still in it).
+    pub doc: Py,
+    lines: std::collections::BTreeMap<String, usize>,
     /// Things worth a word that do not make the config wrong (unknown top-level keys).
     pub warnings: Vec<String>,
 }
 
-/// The first line cloud-init needs to treat user-data as cloud-config, and what other
-/// first lines would make it do instead.
-fn check_header(text: &str, origin: &Origin) -> Result<(), CloudConfigError> {
-    let first = text.lines().next().unwrap_or("").trim_end();
-    let reason = if first == "#cloud-config" {
-        return Ok(());
-    } else if first.starts_with("#!") {
-        "it is a script (`#!`); clem-image merges cloud-config only: put commands under runcmd"
-    } else if first.starts_with("#include") || first.starts_with("Content-Type:") {
-        "it is an include list or MIME multipart; clem-image merges cloud-config only"
-    } else if first.starts_with("## template:") {
-        "jinja templates are not supported: write the values out"
-    } else if text.starts_with('\u{feff}') {
-        "it starts with a byte-order mark, so its first line is not `#cloud-config`"
-    } else {
-        "its first line is not `#cloud-config`, so cloud-init would not read it as cloud-config (it would ignore it)"
-    };
-    Err(CloudConfigError::NotCloudConfig {
-        at: origin.at(1),
-        reason: reason.into(),
-    })
-}
-
 impl Fragment {
-    /// Reads `text` as cloud-init would, and checks it against the schema. Refuses a
-    /// missing header, broken YAML and schema errors, each with its line and key path.
+    /// Reads `text` as cloud-init would, and checks it against the schema. Refuses what
+    /// cloud-init would not read as cloud-config, broken YAML and schema errors, each
+    /// with its line and key path.
     pub fn parse(text: &str, origin: Origin) -> Result<Fragment, CloudConfigError> {
-        check_header(text, &origin)?;
+        let kind = header::classify(text);
+        if kind != header::Kind::CloudConfig || mime::is_mime(text) {
+            let reason = if mime::is_mime(text) {
+                "it is a MIME multipart; give each cloud-config part as its own file".into()
+            } else {
+                kind.refusal(text)
+            };
+            return Err(CloudConfigError::NotCloudConfig {
+                at: origin.at(1),
+                reason,
+            });
+        }
         let loaded = yaml::load(text).map_err(|e| CloudConfigError::Yaml {
             at: origin.at(e.line),
             message: e.message,
         })?;
-        let mut doc = match loaded.value {
-            Value::Object(m) => m,
-            Value::Null => Map::new(),
+        let mut f = Fragment {
+            origin,
+            text: text.to_string(),
+            doc: Py::Dict(Vec::new()),
+            lines: loaded.lines,
+            warnings: Vec::new(),
+        };
+        match loaded.value {
+            Py::Dict(d) => f.doc = Py::Dict(d),
+            Py::None => f.warnings.push(format!(
+                "{}: holds no keys (cloud-init skips an empty part; so does clem-image)",
+                f.origin
+            )),
             other => {
                 return Err(CloudConfigError::NotCloudConfig {
-                    at: origin.at(loaded.lines.get("").copied().unwrap_or(0)),
+                    at: f.origin.at(f.line_of("")),
                     reason: format!(
-                        "the document is a {}, not a mapping of keys",
-                        kind_of(&other)
+                        "the document is {}, not a mapping of keys: cloud-init would skip it",
+                        other.describe()
                     ),
                 })
             }
-        };
-        let line_of = |pointer: &str| {
-            // A missing key's line is its parent's.
-            let mut p = pointer;
-            loop {
-                if let Some(l) = loaded.lines.get(p) {
-                    return *l;
-                }
-                match p.rfind('/') {
-                    Some(i) => p = &p[..i],
-                    None => return 0,
-                }
-            }
-        };
-        let mut warnings = Vec::new();
-        if doc.is_empty() {
-            warnings.push(format!("{origin}: holds no keys"));
         }
-        for k in ["merge_how", "merge_type"] {
-            if doc.remove(k).is_some() {
-                warnings.push(format!(
-                    "{}: {k} is ignored: clem-image merges your keys itself (its own values win, lists join)",
-                    origin.at(line_of(&format!("/{k}")))
-                ));
-            }
+        f.check()?;
+        Ok(f)
+    }
+
+    /// The schema check of the document as it merges (without `merge_how`).
+    fn check(&mut self) -> Result<(), CloudConfigError> {
+        let (doc, how) =
+            userdata::take_merge_how(self.doc.clone()).map_err(|m| self.merge_err("", m))?;
+        if let Some(how) = &how {
+            merge::Mergers::for_part(Some(how), None)
+                .map_err(|m| self.merge_err("/merge_how", m))?;
         }
-        let (errors, unknown) = schema::check(&Value::Object(doc.clone()));
+        let (errors, unknown) = schema::check(&doc);
         if !errors.is_empty() {
             return Err(CloudConfigError::Invalid {
-                origin: origin.to_string(),
+                origin: self.origin.to_string(),
                 problems: errors
                     .iter()
-                    .map(|f| {
-                        format!(
-                            "  {}: {}: {}",
-                            origin.at(line_of(&f.pointer)),
-                            f.path,
-                            f.reason
-                        )
-                    })
+                    .map(|e| format!("  {}", self.finding(e)))
                     .collect(),
             });
         }
-        warnings.extend(unknown.iter().map(|f| {
-            format!(
-                "{}: {}: {}",
-                origin.at(line_of(&f.pointer)),
-                f.path,
-                f.reason
-            )
-        }));
-        Ok(Fragment {
-            origin,
-            doc,
-            warnings,
-        })
+        let warnings: Vec<String> = unknown.iter().map(|w| self.finding(w)).collect();
+        self.warnings.extend(warnings);
+        Ok(())
     }
 
     pub fn read(path: &Path) -> Result<Fragment, CloudConfigError> {
@@ -191,69 +171,103 @@ impl Fragment {
             })?;
         Fragment::parse(&text, origin)
     }
-}
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "mapping",
+    /// The line of the value at `pointer`; a missing key's line is its parent's.
+    fn line_of(&self, pointer: &str) -> usize {
+        let mut p = pointer;
+        loop {
+            if let Some(l) = self.lines.get(p) {
+                return *l;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return 0,
+            }
+        }
+    }
+
+    /// Whether this fragment has a value at `pointer` (to blame a merged finding on it).
+    fn has(&self, pointer: &str) -> bool {
+        !pointer.is_empty() && self.lines.contains_key(pointer)
+    }
+
+    fn finding(&self, f: &schema::Finding) -> String {
+        format!(
+            "{}: {}: {}",
+            self.origin.at(self.line_of(&f.pointer)),
+            f.path,
+            f.reason
+        )
+    }
+
+    fn merge_err(&self, pointer: &str, message: String) -> CloudConfigError {
+        CloudConfigError::Merge {
+            at: self.origin.at(self.line_of(pointer)),
+            message,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.doc.as_dict().is_none_or(|d| d.is_empty())
     }
 }
 
-/// A node's user-data: `generated` (clem-image's own, from `overlays/`) with the user's
-/// `extra` layers (cluster first, then node) merged under it, checked again as a whole.
-/// Returns the text and what the merge decided.
+/// A node's user-data: `generated` (clem-image's own, from `overlays/`) first, then the
+/// user's `extra` layers (cluster, then node) as parts of their own, byte for byte, each
+/// merged under the parts before it (clem-image's values win, lists join). The merged
+/// result, computed as cloud-init will compute it, is checked against the schema and
+/// must keep every value clem-image set. Returns the text and what the merge decided.
 pub fn compose(
     node: &str,
     generated: &str,
     extra: &[(&str, &Fragment)],
 ) -> Result<(String, Vec<String>), CloudConfigError> {
-    let origin = Origin {
-        file: format!("node {node}: clem-image's user-data"),
-        first_line: 1,
-    };
-    let tool = match yaml::load(generated).map(|l| l.value) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => Map::new(),
-        Err(e) => {
-            return Err(CloudConfigError::Yaml {
-                at: origin.at(e.line),
-                message: e.message,
-            })
-        }
-    };
-    let layers: Vec<Layer<'_>> = extra
+    let tool = yaml::load(generated)
+        .map_err(|e| CloudConfigError::Yaml {
+            at: format!("node {node}: clem-image's user-data:{}", e.line),
+            message: e.message,
+        })?
+        .value;
+    let layers: Vec<(&str, &Fragment)> = extra
         .iter()
-        .map(|(name, f)| Layer { name, doc: &f.doc })
+        .copied()
+        .filter(|(_, f)| !f.is_empty())
         .collect();
-    let (doc, notes) = merge::merge(&layers, &tool);
-    let (errors, _) = schema::check(&Value::Object(doc.clone()));
-    if !errors.is_empty() {
-        return Err(CloudConfigError::Invalid {
-            origin: format!("node {node}: the merged user-data"),
-            problems: errors
-                .iter()
-                .map(|f| format!("  {}: {}", f.path, f.reason))
-                .collect(),
-        });
+    let mut parts = vec![mime::Part {
+        content_type: "text/cloud-config".into(),
+        filename: "clem-image.cfg".into(),
+        merge_type: None,
+        payload: generated.to_string(),
+        exact: false,
+    }];
+    let mut acc = tool.clone();
+    if let Some(users_part) = compose::users_part(&tool, &layers)? {
+        acc = compose::merge_into(&acc, &users_part, None)?;
+        parts.push(users_part);
     }
-    let sources: Vec<String> = extra
-        .iter()
-        .map(|(name, f)| format!("{name} ({})", f.origin))
-        .collect();
-    let comments = vec![
-        format!("Written by clem-image for node {node}."),
-        format!(
-            "Its own keys, merged with {}; clem-image's values win where they conflict, lists join.",
-            sources.join(" and ")
-        ),
-        format!("Checked against cloud-init {}'s schema.", schema::version()),
-    ];
-    Ok((emit::cloud_config(&comments, &doc), notes))
+    let mut notes = Vec::new();
+    for (name, f) in &layers {
+        let part = mime::Part {
+            content_type: "text/cloud-config".into(),
+            filename: format!(
+                "{}-{node}.cfg",
+                if name.contains("cluster") {
+                    "cluster"
+                } else {
+                    "node"
+                }
+            ),
+            merge_type: Some(merge::USER_PART_MERGE_TYPE.into()),
+            payload: f.text.clone(),
+            exact: true,
+        };
+        let next = compose::merge_into(&acc, &part, Some(f))?;
+        notes.extend(compose::describe(&acc, f, name));
+        acc = next;
+        parts.push(part);
+    }
+    compose::check_merged(node, &tool, &acc, &layers)?;
+    Ok((mime::write(&parts), notes))
 }
 
 #[cfg(test)]
@@ -287,8 +301,20 @@ mod tests {
         );
         let e = Fragment::parse("#cloud-config\nruncmd: [a\n", origin()).unwrap_err();
         assert!(e.to_string().starts_with("cluster.toml:"), "{e}");
-        let ok = Fragment::parse("#cloud-config\nfrobnicate: 1\nmerge_how: x\n", origin()).unwrap();
-        assert_eq!(ok.warnings.len(), 2, "{:?}", ok.warnings);
-        assert!(ok.warnings[1].contains("cluster.toml:11: frobnicate: unknown top-level key"));
+        let ok = Fragment::parse(
+            "#cloud-config\nfrobnicate: 1\nmerge_how: 'dict(replace)+list()'\n",
+            origin(),
+        )
+        .unwrap();
+        assert_eq!(ok.warnings.len(), 1, "{:?}", ok.warnings);
+        assert!(ok.warnings[0].contains("cluster.toml:11: frobnicate: unknown top-level key"));
+        let bad = Fragment::parse("#cloud-config\nmerge_how: x\n", origin()).unwrap_err();
+        assert!(bad.to_string().starts_with("cluster.toml:11:"), "{bad}");
+        for h in ["#Cloud-Config\n", "\n#cloud-config  # mine\n"] {
+            assert!(
+                Fragment::parse(&format!("{h}a: 1\n"), origin()).is_ok(),
+                "{h:?}"
+            );
+        }
     }
 }

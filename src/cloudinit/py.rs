@@ -17,7 +17,10 @@ pub enum Py {
     Bytes(Vec<u8>),
     /// `!!timestamp` (or a plain scalar that resolves to one): `datetime.date` or
     /// `datetime.datetime`; the text as written, which is all anything here needs.
-    Timestamp { text: String, has_time: bool },
+    Timestamp {
+        text: String,
+        has_time: bool,
+    },
     List(Vec<Py>),
     /// A Python tuple: the items of `!!pairs` and `!!omap`.
     Tuple(Vec<Py>),
@@ -32,7 +35,10 @@ pub enum Py {
 pub enum PyInt {
     Small(i128),
     /// Sign and decimal digits, no leading zeros.
-    Big { negative: bool, digits: String },
+    Big {
+        negative: bool,
+        digits: String,
+    },
 }
 
 impl PyInt {
@@ -75,7 +81,9 @@ impl Py {
             Py::Float(_) => "float",
             Py::Str(_) => "str",
             Py::Bytes(_) => "bytes",
-            Py::Timestamp { has_time: false, .. } => "date",
+            Py::Timestamp {
+                has_time: false, ..
+            } => "date",
             Py::Timestamp { .. } => "datetime",
             Py::List(_) => "list",
             Py::Tuple(_) => "tuple",
@@ -155,12 +163,43 @@ impl Py {
             Py::Float(_) => "a float".into(),
             Py::Str(s) => format!("a string of {} characters", s.chars().count()),
             Py::Bytes(b) => format!("binary data of {} bytes", b.len()),
-            Py::Timestamp { has_time: false, .. } => "a date (unquoted, so not a string)".into(),
+            Py::Timestamp {
+                has_time: false, ..
+            } => "a date (unquoted, so not a string)".into(),
             Py::Timestamp { .. } => "a timestamp (unquoted, so not a string)".into(),
             Py::List(l) => format!("a list of {}", l.len()),
             Py::Tuple(l) => format!("a pair list entry of {}", l.len()),
             Py::Set(l) => format!("a set of {}", l.len()),
             Py::Dict(d) => format!("a mapping of {} keys", d.len()),
+        }
+    }
+}
+
+impl Py {
+    /// A JSON view for describing a document (`explain`): keys become their `str()`,
+    /// dates and big ints their text, bytes a note of their size, sets and tuples lists.
+    /// Lossy: never used to check or write what a node reads.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Py::None => Value::Null,
+            Py::Bool(b) => Value::Bool(*b),
+            Py::Int(PyInt::Small(v)) => i64::try_from(*v)
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(v.to_string())),
+            Py::Int(big) => Value::String(big.to_string()),
+            Py::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(float_repr(*f))),
+            Py::Str(s) => Value::String(s.clone()),
+            Py::Bytes(b) => Value::String(format!("({} bytes of binary data)", b.len())),
+            Py::Timestamp { text, .. } => Value::String(text.clone()),
+            Py::List(l) | Py::Tuple(l) | Py::Set(l) => {
+                Value::Array(l.iter().map(Py::to_json).collect())
+            }
+            Py::Dict(d) => {
+                Value::Object(d.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -227,9 +266,7 @@ impl Py {
             Py::Bool(b) => Some(Numeric::Exact(i128::from(*b))),
             Py::Int(PyInt::Small(v)) => Some(Numeric::Exact(*v)),
             Py::Int(big) => Some(Numeric::Big(big)),
-            Py::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => {
-                Some(Numeric::Exact(*f as i128))
-            }
+            Py::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => Some(Numeric::Exact(*f as i128)),
             Py::Float(f) => Some(Numeric::Float(*f)),
             _ => None,
         }

@@ -44,7 +44,13 @@ pub struct Finding {
 
 /// Errors (the document breaks the schema) and warnings (top-level keys this cloud-init
 /// does not know: it ignores them, so they are worth a word, not a refusal).
-pub fn check(doc: &Value) -> (Vec<Finding>, Vec<Finding>) {
+/// Checks a document as PyYAML loaded it. (Until the Python-typed validator lands: through
+/// its JSON view.)
+pub fn check(doc: &super::py::Py) -> (Vec<Finding>, Vec<Finding>) {
+    check_json(&doc.to_json())
+}
+
+pub fn check_json(doc: &Value) -> (Vec<Finding>, Vec<Finding>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     for e in validator().iter_errors(doc) {
@@ -199,7 +205,7 @@ mod tests {
 
     #[test]
     fn names_the_key_path_and_reason() {
-        let (errors, warnings) = check(&json!({
+        let (errors, warnings) = check_json(&json!({
             "write_files": [{"path": "/x", "contnet": "y"}],
             "runcmd": "not a list",
             "frobnicate": 1
@@ -210,7 +216,7 @@ mod tests {
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert_eq!(warnings[0].path, "frobnicate");
         assert_eq!(warnings[0].pointer, "/frobnicate");
-        let (ok, none) = check(&json!({"hostname": "rpi1", "runcmd": [["true"]]}));
+        let (ok, none) = check_json(&json!({"hostname": "rpi1", "runcmd": [["true"]]}));
         assert!(ok.is_empty() && none.is_empty(), "{ok:?} {none:?}");
         assert!(version().starts_with("25."), "{}", version());
     }

@@ -562,10 +562,14 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         );
         // Only cloud-config is YAML; a script or an include list is read as itself.
         let user_text = user.as_deref().unwrap_or("");
-        seed_doc_user = if user_text.starts_with("#cloud-config") {
-            parse_doc(user_text, &format!("user-data on {where_}"), &mut findings)
-        } else {
-            Doc::default()
+        seed_doc_user = match crate::cloudinit::userdata::read(user_text) {
+            Ok(ud) => Doc::from_py(&ud.config),
+            Err(e) => {
+                findings.push(Finding::error(format!(
+                    "user-data on {where_} is not valid YAML ({e}): cloud-init cannot read it"
+                )));
+                Doc::default()
+            }
         };
         let instance_id = seed_doc_meta.get("instance-id");
         if meta.is_some() && instance_id.is_none() {

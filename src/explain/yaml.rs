@@ -36,8 +36,15 @@ impl Doc {
     pub fn parse(text: &str) -> Result<Doc, YamlError> {
         let value = yaml::load_lenient(text)?.value;
         let mut doc = Doc::default();
-        doc.flatten(String::new(), &value);
+        doc.flatten(String::new(), &value.to_json());
         Ok(doc)
+    }
+
+    /// A document already loaded (a merged user-data).
+    pub fn from_py(value: &crate::cloudinit::py::Py) -> Doc {
+        let mut doc = Doc::default();
+        doc.flatten(String::new(), &value.to_json());
+        doc
     }
 
     fn flatten(&mut self, path: String, v: &Value) {

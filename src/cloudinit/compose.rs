@@ -1,0 +1,185 @@
+//! The steps of [`super::compose`]: the users part, merging a part as cloud-init will,
+//! saying what each merge decided, and checking the merged result.
+
+use serde_json::{Map, Value};
+
+use super::merge::{Mergers, USER_PART_MERGE_TYPE};
+use super::mime::Part;
+use super::py::Py;
+use super::{emit, schema, userdata, users, yaml, CloudConfigError, Fragment};
+
+/// A part after clem-image's own that carries the users of layers whose `users` form
+/// (a string, a mapping) the part merge would drop or flatten; `None` when no layer has
+/// such a form.
+pub(super) fn users_part(
+    tool: &Py,
+    layers: &[(&str, &Fragment)],
+) -> Result<Option<Part>, CloudConfigError> {
+    let tool_users = tool.get("users").and_then(Py::as_list).unwrap_or(&[]);
+    let forms: Vec<(&str, &Py, &Fragment)> = layers
+        .iter()
+        .filter_map(|(n, f)| f.doc.get("users").map(|u| (*n, u, *f)))
+        .collect();
+    let named: Vec<(&str, &Py)> = forms.iter().map(|(n, u, _)| (*n, *u)).collect();
+    let all = users::absorb(tool_users, &named).map_err(|m| blame_users(&forms, m))?;
+    let taken = &all[tool_users.len()..];
+    if taken.is_empty() {
+        return Ok(None);
+    }
+    let list: Vec<Value> = taken.iter().map(Py::to_json).collect();
+    let mut doc = Map::new();
+    doc.insert("users".into(), Value::Array(list));
+    let comments = vec![
+        "Users given as a string or a mapping, taken into clem-image's list: merged as parts, those forms would be dropped.".to_string(),
+    ];
+    let payload = emit::cloud_config(&comments, &doc);
+    let back = yaml::load(&payload).map(|l| l.value);
+    if back.ok().and_then(|v| v.get("users").cloned()) != Some(Py::List(taken.to_vec())) {
+        return Err(blame_users(
+            &forms,
+            "users: a mapping-form entry holds values clem-image cannot carry over exactly: write users as a list".into(),
+        ));
+    }
+    Ok(Some(Part {
+        content_type: "text/cloud-config".into(),
+        filename: "clem-image-users.cfg".into(),
+        merge_type: Some(USER_PART_MERGE_TYPE.into()),
+        payload,
+        exact: false,
+    }))
+}
+
+fn blame_users(forms: &[(&str, &Py, &Fragment)], message: String) -> CloudConfigError {
+    match forms.first() {
+        Some((_, _, f)) => f.merge_err("/users", message),
+        None => CloudConfigError::Merge {
+            at: "users".into(),
+            message,
+        },
+    }
+}
+
+/// `acc` with `part` merged in; `f` is the user's fragment the part holds.
+pub(super) fn merge_into(
+    acc: &Py,
+    part: &Part,
+    f: Option<&Fragment>,
+) -> Result<Py, CloudConfigError> {
+    let Some(f) = f else {
+        return userdata::merge_part(acc, part).map_err(|message| CloudConfigError::Merge {
+            at: part.filename.clone(),
+            message,
+        });
+    };
+    let (doc, how) = userdata::take_merge_how(f.doc.clone()).map_err(|m| f.merge_err("", m))?;
+    let mergers = Mergers::for_part(how.as_ref(), part.merge_type.as_deref())
+        .map_err(|m| f.merge_err("/merge_how", m))?;
+    Ok(mergers.merge(acc, &doc))
+}
+
+/// What merging `f` (called `name`) under `acc` decided, key by key.
+pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut added = Vec::new();
+    for (k, v) in f.doc.as_dict().unwrap_or(&[]) {
+        let key = k.key_text();
+        if key == "merge_how" || key == "merge_type" {
+            continue;
+        }
+        let Some(old) = acc
+            .as_dict()
+            .and_then(|d| d.iter().find(|(k2, _)| k2 == k))
+            .map(|(_, v)| v)
+        else {
+            added.push(key);
+            continue;
+        };
+        match (old, v) {
+            (Py::List(a), Py::List(b)) => notes.push(format!(
+                "{key}: lists joined, {} item(s) from before then {} from {name}",
+                a.len(),
+                b.len()
+            )),
+            (Py::Dict(_), Py::Dict(_)) => notes.push(format!("{key}: merged key by key")),
+            (a, b) if a != b => notes.push(format!(
+                "{key}: clem-image's value wins over the one from {name} (or the earlier part's)"
+            )),
+            _ => {}
+        }
+    }
+    if !added.is_empty() {
+        notes.push(format!("added from {name}: {}", added.join(", ")));
+    }
+    notes
+}
+
+/// Whether every value `tool` sets is still in `merged`: scalars equal, lists starting
+/// with the tool's items, mappings key by key.
+fn survives(tool: &Py, merged: &Py) -> bool {
+    match (tool, merged) {
+        (Py::Dict(t), Py::Dict(_)) => t.iter().all(|(k, v)| {
+            merged
+                .as_dict()
+                .and_then(|m| m.iter().find(|(k2, _)| k2 == k))
+                .is_some_and(|(_, mv)| survives(v, mv))
+        }),
+        (Py::List(t), Py::List(m)) => m.len() >= t.len() && t.iter().zip(m).all(|(a, b)| a == b),
+        (a, b) => a == b,
+    }
+}
+
+/// The merged user-data keeps clem-image's values, defines every user once, and passes
+/// the schema; a finding is blamed on the layer that holds the value.
+pub(super) fn check_merged(
+    node: &str,
+    tool: &Py,
+    merged: &Py,
+    layers: &[(&str, &Fragment)],
+) -> Result<(), CloudConfigError> {
+    for (k, v) in tool.as_dict().unwrap_or(&[]) {
+        let kept = merged
+            .as_dict()
+            .and_then(|m| m.iter().find(|(k2, _)| k2 == k))
+            .is_some_and(|(_, mv)| survives(v, mv));
+        if !kept {
+            let key = k.key_text();
+            let culprit = layers
+                .iter()
+                .find(|(_, f)| f.doc.get("merge_how").or(f.doc.get("merge_type")).is_some())
+                .or(layers.first());
+            let message = format!(
+                "merged as cloud-init merges parts, this changes clem-image's `{key}` (its own merge_how or a value of another type): clem-image's host name, keys, users and first-boot commands must stay"
+            );
+            return Err(match culprit {
+                Some((_, f)) => f.merge_err("/merge_how", message),
+                None => CloudConfigError::Merge {
+                    at: format!("node {node}"),
+                    message,
+                },
+            });
+        }
+    }
+    if let Some(u) = merged.get("users") {
+        users::normalize(u).map_err(|message| CloudConfigError::Merge {
+            at: format!("node {node}: the merged user-data"),
+            message,
+        })?;
+    }
+    let (errors, _) = schema::check(merged);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let problems = errors
+        .iter()
+        .map(
+            |e| match layers.iter().rev().find(|(_, f)| f.has(&e.pointer)) {
+                Some((_, f)) => format!("  {} (in the merged user-data)", f.finding(e)),
+                None => format!("  {}: {}", e.path, e.reason),
+            },
+        )
+        .collect();
+    Err(CloudConfigError::Invalid {
+        origin: format!("node {node}: the merged user-data"),
+        problems,
+    })
+}
