@@ -20,7 +20,8 @@ pub struct UserData {
 /// Reads `text` as cloud-init's user-data processing would; a part cloud-init would fail
 /// to read is an error naming it.
 pub fn read(text: &str) -> Result<UserData, String> {
-    let parts = if mime::is_mime(text) {
+    let multipart = mime::is_mime(text);
+    let parts = if multipart {
         mime::read(text)?
     } else {
         vec![mime::Part {
@@ -39,7 +40,13 @@ pub fn read(text: &str) -> Result<UserData, String> {
             other => Kind::from_content_type(other),
         };
         if kind == Kind::CloudConfig {
-            config = merge_part(&config, p).map_err(|e| format!("{}: {e}", p.filename))?;
+            config = merge_part(&config, p).map_err(|e| {
+                if multipart {
+                    format!("part {}: {e}", p.filename)
+                } else {
+                    e
+                }
+            })?;
         }
         out.push((p.filename.clone(), kind));
     }
