@@ -95,6 +95,10 @@ pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
             continue;
         };
         match (old, v) {
+            (Py::List(_), Py::Str(_) | Py::Dict(_)) if key == "users" => notes.push(format!(
+                "users: the entries from {name} are carried into clem-image's list (given as {}, they would not merge as a part)",
+                v.describe()
+            )),
             (Py::List(a), Py::List(b)) => notes.push(format!(
                 "{key}: lists joined, {} item(s) from before then {} from {name}",
                 a.len(),

@@ -140,6 +140,36 @@ fn is_true_or_map(v: &Py) -> bool {
     matches!(v, Py::Dict(_)) || is_true(v)
 }
 
+/// `config` with its `users` as cloud-init normalises them: one mapping per name (the
+/// default user stays the name `default`), so a description lists each user once.
+pub fn normalized(config: &Py) -> Py {
+    let (Some(d), Some(u)) = (config.as_dict(), config.get("users")) else {
+        return config.clone();
+    };
+    let Ok(list) = normalize(u) else {
+        return config.clone();
+    };
+    let users: Vec<Py> = list
+        .into_iter()
+        .map(|u| {
+            if u.name == "default" {
+                return Py::str("default");
+            }
+            let mut s = vec![(Py::str("name"), Py::Str(u.name))];
+            s.extend(u.settings);
+            Py::Dict(s)
+        })
+        .collect();
+    Py::Dict(
+        d.iter()
+            .map(|(k, v)| match k.as_str() {
+                Some("users") => (k.clone(), Py::List(users.clone())),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -563,7 +563,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         // Only cloud-config is YAML; a script or an include list is read as itself.
         let user_text = user.as_deref().unwrap_or("");
         seed_doc_user = match crate::cloudinit::userdata::read(user_text) {
-            Ok(ud) => Doc::from_py(&ud.config),
+            Ok(ud) => Doc::from_py(&crate::cloudinit::users::normalized(&ud.config)),
             Err(e) => {
                 findings.push(Finding::error(format!(
                     "user-data on {where_} is not valid YAML ({e}): cloud-init cannot read it"
