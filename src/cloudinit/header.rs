@@ -70,7 +70,7 @@ impl Kind {
             Kind::CloudConfig => return String::new(),
             Kind::CloudConfigArchive => "it is a `#cloud-config-archive` (cloud-init reads it as a list of parts); clem-image takes cloud-config files: give each part as its own file",
             Kind::JsonPatch => "it is a `#cloud-config-jsonp` JSON patch; clem-image takes cloud-config: write the keys out",
-            Kind::Script => "it is a script (`#!`): cloud-init would run it once at the end of the first boot; clem-image takes cloud-config: put the commands under runcmd",
+            Kind::Script => "it is a script (`#!`) inside a MIME multipart",
             Kind::Include | Kind::IncludeOnce => "it is an `#include` list: cloud-init would download each URL on the node; clem-image takes cloud-config: download the files and give them",
             Kind::Boothook => "it is a `#cloud-boothook`: cloud-init would run it early at every boot; clem-image takes cloud-config: use bootcmd",
             Kind::PartHandler => "it is a `#part-handler`; clem-image takes cloud-config",

@@ -83,6 +83,8 @@ pub enum CloudConfigError {
 #[derive(Debug, Clone)]
 pub struct Fragment {
     pub origin: Origin,
+    /// Cloud-config, or a `#!` script that travels as a part of its own.
+    pub kind: header::Kind,
     pub text: String,
     /// The document as cloud-init loads it (`merge_how` still in it).
     pub doc: Py,
@@ -97,6 +99,16 @@ impl Fragment {
     /// with its line and key path.
     pub fn parse(text: &str, origin: Origin) -> Result<Fragment, CloudConfigError> {
         let kind = header::classify(text);
+        if kind == header::Kind::Script && !mime::is_mime(text) {
+            return Ok(Fragment {
+                origin,
+                kind,
+                text: text.to_string(),
+                doc: Py::Dict(Vec::new()),
+                lines: Default::default(),
+                warnings: Vec::new(),
+            });
+        }
         if kind != header::Kind::CloudConfig || mime::is_mime(text) {
             let reason = if mime::is_mime(text) {
                 "it is a MIME multipart; give each cloud-config part as its own file".into()
@@ -114,6 +126,7 @@ impl Fragment {
         })?;
         let mut f = Fragment {
             origin,
+            kind,
             text: text.to_string(),
             doc: Py::Dict(Vec::new()),
             lines: loaded.lines,
@@ -208,7 +221,7 @@ impl Fragment {
     }
 
     fn is_empty(&self) -> bool {
-        self.doc.as_dict().is_none_or(|d| d.is_empty())
+        self.kind == header::Kind::CloudConfig && self.doc.as_dict().is_none_or(|d| d.is_empty())
     }
 }
 
@@ -247,6 +260,25 @@ pub fn compose(
     }
     let mut notes = Vec::new();
     for (name, f) in &layers {
+        let layer = if name.contains("cluster") {
+            "cluster"
+        } else {
+            "node"
+        };
+        if f.kind == header::Kind::Script {
+            // cloud-init runs it once, at the end of the first boot (scripts-user).
+            parts.push(mime::Part {
+                content_type: "text/x-shellscript".into(),
+                filename: format!("{layer}-{node}.sh"),
+                merge_type: None,
+                payload: f.text.clone(),
+                exact: true,
+            });
+            notes.push(format!(
+                "{name} is a script: a part of its own, run once at the end of the first boot"
+            ));
+            continue;
+        }
         let part = mime::Part {
             content_type: "text/cloud-config".into(),
             filename: format!(

@@ -502,6 +502,8 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
     let mut seed = None;
     let mut seed_doc_meta = Doc::default();
     let mut seed_doc_user = Doc::default();
+    // Scripts among the user-data's parts: cloud-init runs them at the end of the first boot.
+    let mut user_scripts: Vec<String> = Vec::new();
     let mut network_doc: Option<Doc> = None;
     if let Some(loc) = location.clone() {
         let n = loc.partition;
@@ -563,7 +565,15 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         // Only cloud-config is YAML; a script or an include list is read as itself.
         let user_text = user.as_deref().unwrap_or("");
         seed_doc_user = match crate::cloudinit::userdata::read(user_text) {
-            Ok(ud) => Doc::from_py(&crate::cloudinit::users::normalized(&ud.config)),
+            Ok(ud) => {
+                user_scripts = ud
+                    .parts
+                    .iter()
+                    .filter(|(_, k)| *k == crate::cloudinit::header::Kind::Script)
+                    .map(|(name, _)| format!("the script {name} (a user-data part)"))
+                    .collect();
+                Doc::from_py(&crate::cloudinit::users::normalized(&ud.config))
+            }
             Err(e) => {
                 findings.push(Finding::error(format!(
                     "user-data on {where_} is not valid YAML ({e}): cloud-init cannot read it"
@@ -707,7 +717,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         }
     }
 
-    let first_boot = boot::first_boot(
+    let mut first_boot = boot::first_boot(
         &img,
         seed.as_ref(),
         &seed_doc_meta,
@@ -715,6 +725,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         network_doc.as_ref(),
         default_user,
     );
+    first_boot.runs.extend(user_scripts);
     let docker_engine = engine::engine(&img, engine::node_env(&img).as_ref(), &mut findings);
     let version = installed_version(&img);
     let cloud_init = CloudInit {
