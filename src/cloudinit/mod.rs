@@ -6,6 +6,7 @@ pub mod emit;
 pub mod merge;
 pub mod py;
 pub mod schema;
+mod validate;
 pub mod yaml;
 
 use std::fmt;
@@ -150,7 +151,7 @@ impl Fragment {
                 ));
             }
         }
-        let (errors, unknown) = schema::check(&Value::Object(doc.clone()));
+        let (errors, unknown) = schema::check_json(&Value::Object(doc.clone()));
         if !errors.is_empty() {
             return Err(CloudConfigError::Invalid {
                 origin: origin.to_string(),
@@ -231,7 +232,7 @@ pub fn compose(
         .map(|(name, f)| Layer { name, doc: &f.doc })
         .collect();
     let (doc, notes) = merge::merge(&layers, &tool);
-    let (errors, _) = schema::check(&Value::Object(doc.clone()));
+    let (errors, _) = schema::check_json(&Value::Object(doc.clone()));
     if !errors.is_empty() {
         return Err(CloudConfigError::Invalid {
             origin: format!("node {node}: the merged user-data"),
