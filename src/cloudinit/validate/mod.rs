@@ -41,6 +41,8 @@ mod scalar;
 mod walk;
 
 #[cfg(test)]
+mod crosscheck;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use compile::Schema;
