@@ -347,7 +347,7 @@ fn one_of_reports_the_deepest_errors() {
 }
 
 #[test]
-fn any_of_reports_the_best_match() {
+fn any_of_reports_the_deepest_errors() {
     let doc = m(vec![(
         "chpasswd",
         m(vec![("users", l(vec![m(vec![("name", s("x"))])]))]),
