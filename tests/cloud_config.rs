@@ -317,7 +317,7 @@ fn invalid_extra_cloud_config_is_refused_with_file_line_and_key_path() {
             // Inline text: findings point at the config file's own lines (the text starts
             // on line 8 of cluster.toml).
             "#cloud-config\nusers:\n  - name: ops\n    groups: 7\n",
-            &["cluster.toml:11: users[0].groups: a number is not one of the accepted types"],
+            &["cluster.toml:11: users[0].groups: an integer is not one of the accepted types"],
         ),
     ];
     for (i, (cluster, node, wants)) in cases.iter().enumerate() {

@@ -12,6 +12,7 @@ pub mod resolve;
 pub mod schema;
 pub mod userdata;
 pub mod users;
+mod validate;
 pub mod yaml;
 
 use std::fmt;
