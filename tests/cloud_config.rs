@@ -200,16 +200,17 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
                     ["sh", "-c", "echo ran > /var/tmp/clem-extra-ran"]
                 ])
             );
-            // The tool's pi first (cloud-init keeps the first entry's settings), then
-            // the user's entries.
+            // The tool's pi is cloud-init's default user (`user:`), whose settings come
+            // before any `users` entry of the same name; the user's list stays as given.
+            assert_eq!(v["user"]["name"], "pi", "{v:#}");
+            assert_eq!(v["user"]["shell"], "/bin/bash", "the tool's pi wins");
             let users: Vec<&str> = v["users"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|u| u["name"].as_str().unwrap())
                 .collect();
-            assert_eq!(users, ["pi", "pi", "ops"], "{v:#}");
-            assert_eq!(v["users"][0]["shell"], "/bin/bash", "the tool's pi wins");
+            assert_eq!(users, ["pi", "ops"], "{v:#}");
             let paths: Vec<&str> = v["write_files"]
                 .as_array()
                 .unwrap()
@@ -308,9 +309,9 @@ fn invalid_extra_cloud_config_is_refused_with_file_line_and_key_path() {
             ],
         ),
         (
-            "#!/bin/sh\necho hi\n",
+            "#include\nhttps://example.org/x\n",
             good_node,
-            &["extra.yaml:1: not cloud-config", "script"],
+            &["extra.yaml:1: not cloud-config", "download each URL"],
         ),
         (
             "#cloud-config\n",

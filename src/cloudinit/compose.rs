@@ -1,76 +1,13 @@
-//! The steps of [`super::compose`]: the users part, merging a part as cloud-init will,
+//! The steps of [`super::compose`]: merging a part as cloud-init will,
 //! saying what each merge decided, and checking the merged result.
 
-use serde_json::{Map, Value};
-
-use super::merge::{Mergers, USER_PART_MERGE_TYPE};
+use super::merge::Mergers;
 use super::mime::Part;
 use super::py::Py;
-use super::{emit, schema, userdata, users, yaml, CloudConfigError, Fragment};
+use super::{schema, userdata, users, CloudConfigError, Fragment};
 
-/// A part after clem-image's own that carries the users of layers whose `users` form
-/// (a string, a mapping) the part merge would drop or flatten; `None` when no layer has
-/// such a form.
-pub(super) fn users_part(
-    tool: &Py,
-    layers: &[(&str, &Fragment)],
-) -> Result<Option<Part>, CloudConfigError> {
-    let tool_users = tool.get("users").and_then(Py::as_list).unwrap_or(&[]);
-    let forms: Vec<(&str, &Py, &Fragment)> = layers
-        .iter()
-        .filter_map(|(n, f)| f.doc.get("users").map(|u| (*n, u, *f)))
-        .collect();
-    let named: Vec<(&str, &Py)> = forms.iter().map(|(n, u, _)| (*n, *u)).collect();
-    let all = users::absorb(tool_users, &named).map_err(|m| blame_users(&forms, m))?;
-    let taken = &all[tool_users.len()..];
-    if taken.is_empty() {
-        return Ok(None);
-    }
-    let list: Vec<Value> = taken.iter().map(Py::to_json).collect();
-    let mut doc = Map::new();
-    doc.insert("users".into(), Value::Array(list));
-    let comments = vec![
-        "Users given as a string or a mapping, taken into clem-image's list: merged as parts, those forms would be dropped.".to_string(),
-    ];
-    let payload = emit::cloud_config(&comments, &doc);
-    let back = yaml::load(&payload).map(|l| l.value);
-    if back.ok().and_then(|v| v.get("users").cloned()) != Some(Py::List(taken.to_vec())) {
-        return Err(blame_users(
-            &forms,
-            "users: a mapping-form entry holds values clem-image cannot carry over exactly: write users as a list".into(),
-        ));
-    }
-    Ok(Some(Part {
-        content_type: "text/cloud-config".into(),
-        filename: "clem-image-users.cfg".into(),
-        merge_type: Some(USER_PART_MERGE_TYPE.into()),
-        payload,
-        exact: false,
-    }))
-}
-
-fn blame_users(forms: &[(&str, &Py, &Fragment)], message: String) -> CloudConfigError {
-    match forms.first() {
-        Some((_, _, f)) => f.merge_err("/users", message),
-        None => CloudConfigError::Merge {
-            at: "users".into(),
-            message,
-        },
-    }
-}
-
-/// `acc` with `part` merged in; `f` is the user's fragment the part holds.
-pub(super) fn merge_into(
-    acc: &Py,
-    part: &Part,
-    f: Option<&Fragment>,
-) -> Result<Py, CloudConfigError> {
-    let Some(f) = f else {
-        return userdata::merge_part(acc, part).map_err(|message| CloudConfigError::Merge {
-            at: part.filename.clone(),
-            message,
-        });
-    };
+/// `acc` with `part` (which holds the user's fragment `f`) merged in.
+pub(super) fn merge_into(acc: &Py, part: &Part, f: &Fragment) -> Result<Py, CloudConfigError> {
     let (doc, how) = userdata::take_merge_how(f.doc.clone()).map_err(|m| f.merge_err("", m))?;
     let mergers = Mergers::for_part(how.as_ref(), part.merge_type.as_deref())
         .map_err(|m| f.merge_err("/merge_how", m))?;
@@ -95,10 +32,6 @@ pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
             continue;
         };
         match (old, v) {
-            (Py::List(_), Py::Str(_) | Py::Dict(_)) if key == "users" => notes.push(format!(
-                "users: the entries from {name} are carried into clem-image's list (given as {}, they would not merge as a part)",
-                v.describe()
-            )),
             (Py::List(a), Py::List(b)) => notes.push(format!(
                 "{key}: lists joined, {} item(s) from before then {} from {name}",
                 a.len(),

@@ -255,10 +255,6 @@ pub fn compose(
         exact: false,
     }];
     let mut acc = tool.clone();
-    if let Some(users_part) = compose::users_part(&tool, &layers)? {
-        acc = compose::merge_into(&acc, &users_part, None)?;
-        parts.push(users_part);
-    }
     let mut notes = Vec::new();
     for (name, f) in &layers {
         let layer = if name.contains("cluster") {
@@ -294,7 +290,7 @@ pub fn compose(
             payload: f.text.clone(),
             exact: true,
         };
-        let next = compose::merge_into(&acc, &part, Some(f))?;
+        let next = compose::merge_into(&acc, &part, f)?;
         notes.extend(compose::describe(&acc, f, name));
         acc = next;
         parts.push(part);

@@ -1,8 +1,8 @@
 //! `users:` as cloud-init reads it. It takes a list (names and mappings), a string of
 //! comma-separated names, or a mapping of name to settings (or to a truth value), and
-//! normalises them to one entry per name, the first entry's settings winning. Merged as
-//! parts, a string or a mapping does not join clem-image's list (a string is dropped, a
-//! mapping contributes only its names), so clem-image's own part takes those entries in.
+//! normalises them to one entry per name, the first entry's settings winning. A `user:`
+//! (what clem-image's own part sets) is the default user, added whatever form `users`
+//! takes, its settings before any entry of the same name.
 
 use super::py::Py;
 
@@ -113,42 +113,39 @@ pub fn normalize(users: &Py) -> Result<Vec<User>, String> {
     Ok(out)
 }
 
-/// clem-image's own `users` list, with the entries of the layers whose `users` the part
-/// merge would drop or flatten (a string, a mapping) taken in, so that the merged
-/// user-data defines every user once. Refuses what no form of the tool's part can keep.
-pub fn absorb(tool: &[Py], layers: &[(&str, &Py)]) -> Result<Vec<Py>, String> {
-    let mut out = tool.to_vec();
-    for (name, users) in layers {
-        match users {
-            Py::Str(s) => out.extend(names_of(s).into_iter().map(Py::Str)),
-            Py::Dict(d) => {
-                if let Some((k, _)) = d.iter().find(|(_, v)| !is_true_or_map(v)) {
-                    return Err(format!(
-                        "{name}: users: `{}` is not enabled in the mapping form, but merged into clem-image's list cloud-init would create it: remove the entry",
-                        k.key_text()
-                    ));
+/// `config` with its `users` as cloud-init normalises them (`user:` folded in as the
+/// default user): one mapping per name, so a description lists each user once.
+pub fn normalized(config: &Py) -> Py {
+    let Some(d) = config.as_dict() else {
+        return config.clone();
+    };
+    if config.get("users").is_none() && config.get("user").is_none() {
+        return config.clone();
+    }
+    let default = match config.get("user") {
+        Some(Py::Str(n)) => Some(vec![(Py::str("name"), Py::str(n))]),
+        Some(Py::Dict(u)) => Some(u.clone()),
+        _ => None,
+    };
+    let base = config.get("users").cloned().unwrap_or(Py::List(Vec::new()));
+    let Ok(mut list) = normalize(&base) else {
+        return config.clone();
+    };
+    if let Some(u) = default {
+        let first = normalize(&Py::List(vec![Py::Dict(u)])).unwrap_or_default();
+        if let Some(mut def) = first.into_iter().next() {
+            list.retain(|x| x.name != "default");
+            if let Some(i) = list.iter().position(|x| x.name == def.name) {
+                let later = list.remove(i);
+                for (k, v) in later.settings {
+                    if !def.settings.iter().any(|(k2, _)| *k2 == k) {
+                        def.settings.push((k, v));
+                    }
                 }
-                out.extend(mapping_entries(d)?);
             }
-            _ => {}
+            list.insert(0, def);
         }
     }
-    Ok(out)
-}
-
-fn is_true_or_map(v: &Py) -> bool {
-    matches!(v, Py::Dict(_)) || is_true(v)
-}
-
-/// `config` with its `users` as cloud-init normalises them: one mapping per name (the
-/// default user stays the name `default`), so a description lists each user once.
-pub fn normalized(config: &Py) -> Py {
-    let (Some(d), Some(u)) = (config.as_dict(), config.get("users")) else {
-        return config.clone();
-    };
-    let Ok(list) = normalize(u) else {
-        return config.clone();
-    };
     let users: Vec<Py> = list
         .into_iter()
         .map(|u| {
@@ -160,14 +157,13 @@ pub fn normalized(config: &Py) -> Py {
             Py::Dict(s)
         })
         .collect();
-    Py::Dict(
-        d.iter()
-            .map(|(k, v)| match k.as_str() {
-                Some("users") => (k.clone(), Py::List(users.clone())),
-                _ => (k.clone(), v.clone()),
-            })
-            .collect(),
-    )
+    let mut out: Vec<(Py, Py)> = d
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), Some("users") | Some("user")))
+        .cloned()
+        .collect();
+    out.push((Py::str("users"), Py::List(users)));
+    Py::Dict(out)
 }
 
 #[cfg(test)]
@@ -200,15 +196,24 @@ mod tests {
     }
 
     #[test]
-    fn the_tools_part_takes_in_what_a_merge_would_drop() {
-        let tool = vec![doc("{name: pi, shell: /bin/bash}")];
-        let s = doc("'oldstyle,default'");
-        let m = doc("{al: {shell: /bin/sh}}");
-        let out = absorb(&tool, &[("cluster", &s), ("node", &m)]).unwrap();
-        assert_eq!(names(&Py::List(out)), ["pi", "default", "oldstyle", "al"]);
-        let off = doc("{eve: false}");
-        assert!(absorb(&tool, &[("node", &off)])
-            .unwrap_err()
-            .contains("eve"));
+    fn user_is_the_default_user_first_whatever_the_form_of_users() {
+        for users in [
+            "'oldstyle,default'",
+            "{al: {shell: /bin/sh}, pi: {shell: /bin/zsh, uid: 7}}",
+            "[pi, {name: al}]",
+        ] {
+            let c = doc(&format!(
+                "user: {{name: pi, shell: /bin/bash}}\nusers: {users}\n"
+            ));
+            let n = normalized(&c);
+            let list = n.get("users").unwrap().as_list().unwrap();
+            assert_eq!(list[0].get("name"), Some(&Py::str("pi")), "{users}");
+            assert_eq!(list[0].get("shell"), Some(&Py::str("/bin/bash")), "{users}");
+            let pis = list
+                .iter()
+                .filter(|u| u.get("name") == Some(&Py::str("pi")))
+                .count();
+            assert_eq!(pis, 1, "{users}");
+        }
     }
 }
