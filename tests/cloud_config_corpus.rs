@@ -228,17 +228,16 @@ fn judge_refusal(v: &Value, file: &str, o: &hostile::Outcome, home: &Path) -> Ve
             ));
         }
     }
-    if v["why"].as_str().unwrap_or("").starts_with("no header")
-        || v["why"].as_str().unwrap_or("").contains("byte-order mark")
-    {
-        if !o
+    let why_text = v["why"].as_str().unwrap_or("");
+    let silent = why_text.starts_with("no header") || why_text.contains("byte-order mark");
+    if silent
+        && !o
             .stderr
             .replace(file, "FILE")
             .to_lowercase()
             .contains("ignore")
-        {
-            why.push("the refusal does not say cloud-init would ignore the file".into());
-        }
+    {
+        why.push("the refusal does not say cloud-init would ignore the file".into());
     }
     if home.join("out/rpi1.img").exists() {
         why.push("an image was written".into());

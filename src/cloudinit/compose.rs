@@ -14,6 +14,38 @@ pub(super) fn merge_into(acc: &Py, part: &Part, f: &Fragment) -> Result<Py, Clou
     Ok(mergers.merge(acc, &doc))
 }
 
+/// The name a `user:` value gives cloud-init's default user.
+fn default_user_name(u: &Py) -> Option<String> {
+    match u {
+        Py::Str(s) => Some(s.clone()),
+        Py::Dict(_) => u.get("name").map(Py::key_text),
+        _ => None,
+    }
+}
+
+/// clem-image's login user is cloud-init's default user (`user:`); a layer that names
+/// another default user would take that place from it (cloud-init has one), so it is
+/// refused with the way to get what it asks for.
+pub(super) fn check_default_user(
+    tool: &Py,
+    layers: &[(&str, &Fragment)],
+) -> Result<(), CloudConfigError> {
+    let Some(login) = tool.get("user").and_then(default_user_name) else {
+        return Ok(());
+    };
+    for (_, f) in layers {
+        let Some(name) = f.doc.get("user").and_then(default_user_name) else {
+            continue;
+        };
+        if name != login {
+            return Err(f.merge_err("/user", format!(
+                "`user:` makes `{name}` cloud-init's default user, but clem-image's login user `{login}` is the default user (cloud-init has one): set `user = \"{name}\"` in cluster.toml to log in as {name}, or list the user under `users:`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What merging `f` (called `name`) under `acc` decided, key by key.
 pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
     let mut notes = Vec::new();

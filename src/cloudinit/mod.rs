@@ -90,6 +90,8 @@ pub struct Fragment {
     /// The document as cloud-init loads it (`merge_how` still in it).
     pub doc: Py,
     lines: std::collections::BTreeMap<String, usize>,
+    /// An empty document, which cloud-init skips (and so does the user-data).
+    blank: bool,
     /// Things worth a word that do not make the config wrong (unknown top-level keys).
     pub warnings: Vec<String>,
 }
@@ -107,6 +109,7 @@ impl Fragment {
                 text: text.to_string(),
                 doc: Py::Dict(Vec::new()),
                 lines: Default::default(),
+                blank: false,
                 warnings: Vec::new(),
             });
         }
@@ -131,14 +134,18 @@ impl Fragment {
             text: text.to_string(),
             doc: Py::Dict(Vec::new()),
             lines: loaded.lines,
+            blank: false,
             warnings: Vec::new(),
         };
         match loaded.value {
             Py::Dict(d) => f.doc = Py::Dict(d),
-            Py::None => f.warnings.push(format!(
-                "{}: holds no keys (cloud-init skips an empty part; so does clem-image)",
-                f.origin
-            )),
+            Py::None => {
+                f.blank = true;
+                f.warnings.push(format!(
+                    "{}: holds no keys (cloud-init skips an empty part; so does clem-image)",
+                    f.origin
+                ))
+            }
             other => {
                 return Err(CloudConfigError::NotCloudConfig {
                     at: f.origin.at(f.line_of("")),
@@ -222,7 +229,7 @@ impl Fragment {
     }
 
     fn is_empty(&self) -> bool {
-        self.kind == header::Kind::CloudConfig && self.doc.as_dict().is_none_or(|d| d.is_empty())
+        self.blank
     }
 }
 
@@ -254,6 +261,7 @@ pub fn compose(
         payload: generated.to_string(),
         exact: false,
     }];
+    compose::check_default_user(&tool, &layers)?;
     let mut acc = tool.clone();
     let mut notes = Vec::new();
     for (name, f) in &layers {

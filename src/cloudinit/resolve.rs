@@ -246,7 +246,7 @@ fn construct_timestamp(text: &str) -> Result<Py, String> {
 }
 
 fn valid_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -290,7 +290,7 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
             bits &= (1 << nbits) - 1;
         }
     }
-    if quantum % 4 == 1 || (quantum % 4 != 0 && quantum % 4 + padding < 4) {
+    if quantum % 4 == 1 || (!quantum.is_multiple_of(4) && quantum % 4 + padding < 4) {
         return Err("!!binary: incorrect base64 padding".into());
     }
     Ok(out)

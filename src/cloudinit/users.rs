@@ -36,6 +36,28 @@ fn names_of(s: &str) -> Vec<String> {
     names
 }
 
+/// The names a list entry (a string, or a list of strings) holds (`util.uniq_merge`).
+fn entry_names(e: &Py) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let items: Vec<&Py> = match e {
+        Py::List(l) => l.iter().collect(),
+        other => vec![other],
+    };
+    for item in items {
+        for n in item
+            .as_str()
+            .map(|s| s.split(',').collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let n = n.trim().to_string();
+            if !n.is_empty() && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// The mapping form as the list cloud-init makes of it.
 fn mapping_entries(d: &[(Py, Py)]) -> Result<Vec<Py>, String> {
     let mut out = Vec::new();
@@ -75,8 +97,8 @@ pub fn normalize(users: &Py) -> Result<Vec<User>, String> {
     let mut out: Vec<User> = Vec::new();
     for e in entries {
         match &e {
-            Py::Str(s) => {
-                for name in names_of(s) {
+            Py::Str(_) | Py::List(_) => {
+                for name in entry_names(&e) {
                     if !out.iter().any(|u| u.name == name) {
                         out.push(User {
                             name,

@@ -68,6 +68,13 @@ DEVIATIONS = {
     "text/cloud-config-jsonp": "cloud-config-jsonp: a JSON patch over the merged "
     "config; clem-image merges cloud-config only",
 }
+# clem-image's login user is cloud-init's default user (`user:`); on the Raspberry Pi OS
+# sample the corpus test builds, that user is `pi`.
+LOGIN_USER = "pi"
+DEFAULT_USER_DEVIATION = (
+    "user: names another default user; clem-image's login user is the default user "
+    "(set `user` in cluster.toml instead)"
+)
 DUPLICATE_DEVIATION = (
     "duplicate key: PyYAML keeps the last value silently; clem-image refuses it"
 )
@@ -419,7 +426,28 @@ def verdict(data):
             why=f"cloud-init {WANT_VERSION}'s schema: {len(errors)} error(s)",
             errors=errors,
         )
+    default_user = other_default_user(cfg)
+    if default_user is not None:
+        return dict(
+            out,
+            verdict="refuse",
+            why=f"valid cloud-config that makes {default_user!r} the default user",
+            errors=[],
+            deviation=DEFAULT_USER_DEVIATION,
+        )
     return dict(out, verdict="accept", why="valid cloud-config")
+
+
+def other_default_user(cfg):
+    """The name a top-level `user:` gives cloud-init's default user, when it is not the
+    login user clem-image makes the default user on the corpus test's image."""
+    if not isinstance(cfg, dict) or "user" not in cfg:
+        return None
+    user = cfg["user"]
+    name = user.get("name") if isinstance(user, dict) else user
+    if name is None or name == LOGIN_USER:
+        return None
+    return name
 
 
 def corpus_files():
