@@ -302,10 +302,7 @@ fn builds_raspios_nodes() {
         );
         assert!(user_data.contains(key.trim()), "{user_data}");
         // Trixie has no default user: the login user is named in user-data.
-        assert!(
-            user_data.contains("user:\n  name: \"pi\"\n"),
-            "{user_data}"
-        );
+        assert!(user_data.contains("user:\n  name: \"pi\"\n"), "{user_data}");
         let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
         assert!(
             ok && meta.contains(&format!("instance-id: \"clem-{node}-")),
