@@ -63,38 +63,6 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub(crate) fn min_items(
-        &mut self,
-        n: usize,
-        id: NodeId,
-        v: &'a Py,
-        at: &At<'_, 'a>,
-        sink: &mut Sink<'a>,
-    ) -> Flow {
-        match v {
-            Py::List(items) if items.len() < n => {
-                sink.push(self.error(Kind::MinItems(n), id, v, at))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) fn max_items(
-        &mut self,
-        n: usize,
-        id: NodeId,
-        v: &'a Py,
-        at: &At<'_, 'a>,
-        sink: &mut Sink<'a>,
-    ) -> Flow {
-        match v {
-            Py::List(items) if items.len() > n => {
-                sink.push(self.error(Kind::MaxItems(n), id, v, at))
-            }
-            _ => Ok(()),
-        }
-    }
-
     pub(crate) fn unique_items(
         &mut self,
         id: NodeId,

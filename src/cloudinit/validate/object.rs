@@ -138,36 +138,4 @@ impl<'a> Walker<'a> {
         }
         Ok(())
     }
-
-    pub(crate) fn min_properties(
-        &mut self,
-        n: usize,
-        id: NodeId,
-        v: &'a Py,
-        at: &At<'_, 'a>,
-        sink: &mut Sink<'a>,
-    ) -> Flow {
-        match v {
-            Py::Dict(entries) if entries.len() < n => {
-                sink.push(self.error(Kind::MinProperties(n), id, v, at))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) fn max_properties(
-        &mut self,
-        n: usize,
-        id: NodeId,
-        v: &'a Py,
-        at: &At<'_, 'a>,
-        sink: &mut Sink<'a>,
-    ) -> Flow {
-        match v {
-            Py::Dict(entries) if entries.len() > n => {
-                sink.push(self.error(Kind::MaxProperties(n), id, v, at))
-            }
-            _ => Ok(()),
-        }
-    }
 }

@@ -239,17 +239,41 @@ impl<'a> Walker<'a> {
             Kw::PatternProperties(pats) => self.pattern_properties(pats, id, v, at, sink),
             Kw::AdditionalProperties(extra) => self.additional_properties(extra, id, v, at, sink),
             Kw::Required(names) => self.required(names, id, v, at, sink),
-            Kw::MinProperties(n) => self.min_properties(*n, id, v, at, sink),
-            Kw::MaxProperties(n) => self.max_properties(*n, id, v, at, sink),
+            Kw::MinProperties(_) | Kw::MaxProperties(_) => self.count_bound(kw, id, v, at, sink),
             Kw::Items(sub) => self.items(*sub, v, at, sink),
             Kw::TupleItems(subs) => self.tuple_items(subs, v, at, sink),
             Kw::AdditionalItems { prefix, rule } => {
                 self.additional_items(*prefix, *rule, id, v, at, sink)
             }
-            Kw::MinItems(n) => self.min_items(*n, id, v, at, sink),
-            Kw::MaxItems(n) => self.max_items(*n, id, v, at, sink),
+            Kw::MinItems(_) | Kw::MaxItems(_) => self.count_bound(kw, id, v, at, sink),
             Kw::UniqueItems => self.unique_items(id, v, at, sink),
             _ => self.scalar(kw, id, v, at, sink),
+        }
+    }
+}
+
+impl<'a> Walker<'a> {
+    /// `minItems`, `maxItems`, `minProperties`, `maxProperties`: a list's items or a
+    /// dict's keys counted against the bound; any other value passes.
+    fn count_bound(
+        &mut self,
+        kw: &'static Kw,
+        id: NodeId,
+        v: &'a Py,
+        at: &At<'_, 'a>,
+        sink: &mut Sink<'a>,
+    ) -> Flow {
+        let (broken, kind) = match (kw, v) {
+            (Kw::MinItems(n), Py::List(l)) => (l.len() < *n, Kind::MinItems(*n)),
+            (Kw::MaxItems(n), Py::List(l)) => (l.len() > *n, Kind::MaxItems(*n)),
+            (Kw::MinProperties(n), Py::Dict(d)) => (d.len() < *n, Kind::MinProperties(*n)),
+            (Kw::MaxProperties(n), Py::Dict(d)) => (d.len() > *n, Kind::MaxProperties(*n)),
+            _ => return Ok(()),
+        };
+        if broken {
+            sink.push(self.error(kind, id, v, at))
+        } else {
+            Ok(())
         }
     }
 }
