@@ -301,20 +301,25 @@ impl<'a> Loader<'a> {
 
     /// PyYAML's scanner allows an implicit key of at most 1024 characters.
     fn check_key_length(&self, ev: &Event<'a>, span: &Span) -> Result<(), YamlError> {
-        if let Event::Scalar(_, _, _, _) = ev {
-            let len = span.end.index().saturating_sub(span.start.index());
-            let explicit = self
-                .text
-                .lines()
-                .nth(span.start.line().saturating_sub(1))
-                .is_some_and(|l| l.trim_start().starts_with('?'));
-            if len > MAX_IMPLICIT_KEY && !explicit {
-                return Err(err_at(span, format!(
-                    "a key of more than {MAX_IMPLICIT_KEY} characters: PyYAML reads such a key only in the explicit form (`? key`)"
-                )));
-            }
+        if !matches!(ev, Event::Scalar(..)) {
+            return Ok(());
         }
-        Ok(())
+        let len = span.end.index().saturating_sub(span.start.index());
+        if len <= MAX_IMPLICIT_KEY {
+            return Ok(());
+        }
+        // Only for a long key: finding its line is a scan of the text.
+        let explicit = self
+            .text
+            .lines()
+            .nth(span.start.line().saturating_sub(1))
+            .is_some_and(|l| l.trim_start().starts_with('?'));
+        if explicit {
+            return Ok(());
+        }
+        Err(err_at(span, format!(
+            "a key of more than {MAX_IMPLICIT_KEY} characters: PyYAML reads such a key only in the explicit form (`? key`)"
+        )))
     }
 }
 
