@@ -1,17 +1,15 @@
 //! The steps of [`super::compose`]: merging a part as cloud-init will,
 //! saying what each merge decided, and checking the merged result.
 
-use super::merge::Mergers;
 use super::mime::Part;
 use super::py::Py;
 use super::{schema, userdata, users, CloudConfigError, Fragment};
 
-/// `acc` with `part` (which holds the user's fragment `f`) merged in.
+/// `acc` with `part` (which holds the user's fragment `f`) merged in. `f` is a mapping
+/// already checked, so only its `merge_how` can fail here.
 pub(super) fn merge_into(acc: &Py, part: &Part, f: &Fragment) -> Result<Py, CloudConfigError> {
-    let (doc, how) = userdata::take_merge_how(f.doc.clone()).map_err(|m| f.merge_err("", m))?;
-    let mergers = Mergers::for_part(how.as_ref(), part.merge_type.as_deref())
-        .map_err(|m| f.merge_err("/merge_how", m))?;
-    Ok(mergers.merge(acc, &doc))
+    userdata::merge_doc(acc, f.doc.clone(), part.merge_type.as_deref())
+        .map_err(|m| f.merge_err("/merge_how", m))
 }
 
 /// The name a `user:` value gives cloud-init's default user.
@@ -55,11 +53,7 @@ pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
         if key == "merge_how" || key == "merge_type" {
             continue;
         }
-        let Some(old) = acc
-            .as_dict()
-            .and_then(|d| d.iter().find(|(k2, _)| k2 == k))
-            .map(|(_, v)| v)
-        else {
+        let Some(old) = acc.get_key(k) else {
             added.push(key);
             continue;
         };
@@ -86,12 +80,9 @@ pub(super) fn describe(acc: &Py, f: &Fragment, name: &str) -> Vec<String> {
 /// with the tool's items, mappings key by key.
 fn survives(tool: &Py, merged: &Py) -> bool {
     match (tool, merged) {
-        (Py::Dict(t), Py::Dict(_)) => t.iter().all(|(k, v)| {
-            merged
-                .as_dict()
-                .and_then(|m| m.iter().find(|(k2, _)| k2 == k))
-                .is_some_and(|(_, mv)| survives(v, mv))
-        }),
+        (Py::Dict(t), Py::Dict(_)) => t
+            .iter()
+            .all(|(k, v)| merged.get_key(k).is_some_and(|mv| survives(v, mv))),
         (Py::List(t), Py::List(m)) => m.len() >= t.len() && t.iter().zip(m).all(|(a, b)| a == b),
         (a, b) => a == b,
     }
@@ -106,11 +97,7 @@ pub(super) fn check_merged(
     layers: &[(&str, &Fragment)],
 ) -> Result<(), CloudConfigError> {
     for (k, v) in tool.as_dict().unwrap_or(&[]) {
-        let kept = merged
-            .as_dict()
-            .and_then(|m| m.iter().find(|(k2, _)| k2 == k))
-            .is_some_and(|(_, mv)| survives(v, mv));
-        if !kept {
+        if !merged.get_key(k).is_some_and(|mv| survives(v, mv)) {
             let key = k.key_text();
             let culprit = layers
                 .iter()

@@ -113,6 +113,14 @@ impl Py {
         }
     }
 
+    /// The value of key `key` (by Python equality) of a dict.
+    pub fn get_key(&self, key: &Py) -> Option<&Py> {
+        self.as_dict()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
     /// The value of string key `key` of a dict.
     pub fn get(&self, key: &str) -> Option<&Py> {
         self.as_dict()?

@@ -57,8 +57,14 @@ pub fn read(text: &str) -> Result<UserData, String> {
 pub fn merge_part(acc: &Py, p: &mime::Part) -> Result<Py, String> {
     let loaded =
         yaml::load_lenient(&p.payload).map_err(|e| format!("line {}: {}", e.line, e.message))?;
-    let (doc, how) = take_merge_how(loaded.value)?;
-    let mergers = Mergers::for_part(how.as_ref(), p.merge_type.as_deref())?;
+    merge_doc(acc, loaded.value, p.merge_type.as_deref())
+}
+
+/// A part's loaded document merged into `acc`: its `merge_how` taken out and used before
+/// the part's `Merge-Type` header.
+pub fn merge_doc(acc: &Py, doc: Py, header: Option<&str>) -> Result<Py, String> {
+    let (doc, how) = take_merge_how(doc)?;
+    let mergers = Mergers::for_part(how.as_ref(), header)?;
     Ok(mergers.merge(acc, &doc))
 }
 

@@ -26,36 +26,46 @@ fn is_true(v: &Py) -> bool {
 
 /// The names of a comma-separated string, sorted and unique (`uniq_merge_sorted`).
 fn names_of(s: &str) -> Vec<String> {
-    let mut names: Vec<String> = s
-        .split(',')
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
+    let mut names: Vec<String> = split_names(s).collect();
     names.sort();
     names.dedup();
     names
 }
 
+/// The non-empty names of a comma-separated string, in order.
+fn split_names(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(',')
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
 /// The names a list entry (a string, or a list of strings) holds (`util.uniq_merge`).
 fn entry_names(e: &Py) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
     let items: Vec<&Py> = match e {
         Py::List(l) => l.iter().collect(),
         other => vec![other],
     };
-    for item in items {
-        for n in item
-            .as_str()
-            .map(|s| s.split(',').collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let n = n.trim().to_string();
-            if !n.is_empty() && !out.contains(&n) {
-                out.push(n);
-            }
+    let mut out: Vec<String> = Vec::new();
+    for n in items
+        .into_iter()
+        .filter_map(Py::as_str)
+        .flat_map(split_names)
+    {
+        if !out.contains(&n) {
+            out.push(n);
         }
     }
     out
+}
+
+/// Settings of a later entry for the same user: added where the earlier entry has no
+/// such key (`mergemanydict`: the earlier entry's settings win).
+fn fill_missing(settings: &mut Vec<(Py, Py)>, later: Vec<(Py, Py)>) {
+    for (k, v) in later {
+        if !settings.iter().any(|(k2, _)| *k2 == k) {
+            settings.push((k, v));
+        }
+    }
 }
 
 /// The mapping form as the list cloud-init makes of it.
@@ -118,14 +128,7 @@ pub fn normalize(users: &Py) -> Result<Vec<User>, String> {
                     .cloned()
                     .collect();
                 match out.iter_mut().find(|u| u.name == name) {
-                    // mergemanydict: the earlier entry's settings win.
-                    Some(u) => {
-                        for (k, v) in settings {
-                            if !u.settings.iter().any(|(k2, _)| *k2 == k) {
-                                u.settings.push((k, v));
-                            }
-                        }
-                    }
+                    Some(u) => fill_missing(&mut u.settings, settings),
                     None => out.push(User { name, settings }),
                 }
             }
@@ -159,11 +162,7 @@ pub fn normalized(config: &Py) -> Py {
             list.retain(|x| x.name != "default");
             if let Some(i) = list.iter().position(|x| x.name == def.name) {
                 let later = list.remove(i);
-                for (k, v) in later.settings {
-                    if !def.settings.iter().any(|(k2, _)| *k2 == k) {
-                        def.settings.push((k, v));
-                    }
-                }
+                fill_missing(&mut def.settings, later.settings);
             }
             list.insert(0, def);
         }
