@@ -7,6 +7,10 @@
 //! say what an image's seed does. A general mail parser would read more than cloud-init
 //! seeds hold and still need this mapping onto parts.
 
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 
 /// One part of a user-data.
@@ -184,46 +188,27 @@ fn part_of(headers: &[(String, String)], body: &str, index: usize) -> Result<Par
     })
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Base64 in lines of 76 characters, as MIME writes it.
 fn base64_lines(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() * 4 / 3 + data.len() / 57 + 4);
     for line in data.chunks(57) {
-        for c in line.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            let sym = |i: u32| ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char;
-            out.push(sym(0));
-            out.push(sym(1));
-            out.push(if c.len() > 1 { sym(2) } else { '=' });
-            out.push(if c.len() > 2 { sym(3) } else { '=' });
-        }
+        out.push_str(&STANDARD.encode(line));
         out.push('\n');
     }
     out
 }
 
+/// A base64 body, its line breaks and other white space aside; lenient about padding
+/// and stray low bits, as Python's `email` is.
 fn unbase64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut nbits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match ALPHABET.iter().position(|a| *a == c) {
-            Some(v) => v as u32,
-            None if c == b'=' => break,
-            None if c.is_ascii_whitespace() => continue,
-            None => return None,
-        };
-        bits = (bits << 6) | v;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
-    }
-    Some(out)
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let packed: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    LENIENT.decode(packed).ok()
 }
 
 #[cfg(test)]
