@@ -400,11 +400,11 @@ fn snappy_seed_on_writable_carries_the_merged_cloud_config() {
     }
 }
 
-/// Our loader against PyYAML on the scalars YAML 1.1 and 1.2 disagree on, and our writer
-/// through PyYAML: what we check is what cloud-init will see.
+/// Our loader against PyYAML on the scalars YAML 1.1 and 1.2 disagree on: what we check
+/// is what cloud-init will see.
 #[test]
 fn yaml_reads_and_writes_as_cloud_inits_loader_does() {
-    use clem_image::cloudinit::{emit, yaml};
+    use clem_image::cloudinit::yaml;
     if !have_pyyaml() {
         return;
     }
@@ -437,19 +437,6 @@ r: .5
     let mut theirs = pyyaml(&text.replace("k: 2015-04-23\n", ""));
     theirs["k"] = json!("2015-04-23");
     assert_eq!(ours.to_json(), theirs);
-
-    let doc = json!({
-        "strings": ["yes", "0644", "", "null", "1e5", "a: b", "#x", "- y", "tab\tq\"uote", "é ✓", "\u{85}"],
-        "script": "#!/bin/sh\nset -e\n\necho 'done'\n",
-        "keep": "x\n\n\n",
-        "strip": "no newline\nat end",
-        "numbers": [0, -1, 1.25, 1e20, 123456789012i64],
-        "nested": [{"a": [[1, "two"]], "b": {}}, [], {}],
-        "on": true,
-        "weird key: x": null
-    });
-    let written = emit::cloud_config(&["comment".into()], doc.as_object().unwrap());
-    assert_eq!(pyyaml(&written), doc, "{written}");
 }
 
 /// An image whose cloud-init is older than the schema's: the build says which keys may be

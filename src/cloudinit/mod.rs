@@ -3,7 +3,6 @@
 //! clem-image generates.
 
 mod compose;
-pub mod emit;
 pub mod header;
 pub mod merge;
 pub mod mime;
