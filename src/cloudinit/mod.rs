@@ -101,7 +101,9 @@ impl Fragment {
     /// with its line and key path.
     pub fn parse(text: &str, origin: Origin) -> Result<Fragment, CloudConfigError> {
         let kind = header::classify(text);
-        if kind == header::Kind::Script && !mime::is_mime(text) {
+        // cloud-init looks for MIME before any header.
+        let multipart = mime::is_mime(text);
+        if kind == header::Kind::Script && !multipart {
             return Ok(Fragment {
                 origin,
                 kind,
@@ -112,8 +114,8 @@ impl Fragment {
                 warnings: Vec::new(),
             });
         }
-        if kind != header::Kind::CloudConfig || mime::is_mime(text) {
-            let reason = if mime::is_mime(text) {
+        if kind != header::Kind::CloudConfig || multipart {
+            let reason = if multipart {
                 "it is a MIME multipart; give each cloud-config part as its own file".into()
             } else {
                 kind.refusal(text)
