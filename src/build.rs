@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::bmap::Bmap;
 use crate::cluster::config::{Cluster, ConfigError, DockerExposure, Swarm};
+use crate::cluster::oneca;
 use crate::cluster::tls::{ClusterCa, TlsError};
 use crate::docker::provision::{self, EnginePlan, ProvisionError, Request};
 use crate::docker::{self, Family};
@@ -95,6 +96,10 @@ pub struct BuildOptions {
     /// Also hash each whole image (`rpiN.img.sha256`). Off by default: the block map's
     /// per-range SHA-256 covers every byte of data and costs a fraction (see README).
     pub sha256: bool,
+    /// The input is the bundled test sample (recorded in each manifest; `flash` warns).
+    pub sample: bool,
+    /// The config the cluster came from, where another cluster CA may sit beside it.
+    pub config: Option<PathBuf>,
 }
 
 /// What one node's build produced.
@@ -105,11 +110,18 @@ pub struct NodeOutput {
     /// The whole image's SHA-256, when asked for.
     pub sha256: Option<String>,
     pub bmap: PathBuf,
+    pub manifest: PathBuf,
 }
 
 pub struct Built {
     pub flavour: Flavour,
     pub nodes: Vec<NodeOutput>,
+    /// The cluster as built: its swarm fitted to the image's docker.
+    pub cluster: Cluster,
+    /// How the nodes get docker.
+    pub engine: EnginePlan,
+    /// The user the keys are authorized for.
+    pub login_user: String,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -162,8 +174,10 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     let ca = match cluster.docker {
         DockerExposure::Tls => {
             let ca = ClusterCa::open_or_create(&cluster.dir, log)?;
-            let client = ca.operator_client()?;
-            log(format!("operator client certificate: {}", client.display()));
+            ca.operator_client()?;
+            for w in oneca::other_cas(cluster, &ca, opts.config.as_deref(), &opts.out) {
+                log(format!("WARNING: {w}"));
+            }
             Some(ca)
         }
         _ => None,
@@ -255,10 +269,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
                     log(l);
                 }
                 match result {
-                    Ok(out) => {
-                        log(format!("wrote {}", out.image.display()));
-                        nodes.push(out);
-                    }
+                    Ok(out) => nodes.push(out),
                     Err(e) => {
                         first_error.get_or_insert(e);
                     }
@@ -272,6 +283,9 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     Ok(Built {
         flavour: info.flavour,
         nodes,
+        login_user: flavour::cluster_login_user(info.flavour, cluster),
+        cluster: cluster.clone(),
+        engine,
     })
 }
 
@@ -419,7 +433,8 @@ fn patch_node(
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
     let written = apply(tmp.path(), info, plan, opts.epoch)?;
 
-    let manifest = Manifest::new(plan, &name, &info.table);
+    let mut manifest = Manifest::new(plan, &name, &info.table);
+    manifest.sample = opts.sample;
     verify::verify_image(tmp.path(), &manifest.table, &manifest.injected).map_err(|source| {
         BuildError::Verify {
             node: plan.node.clone(),
@@ -503,7 +518,7 @@ fn publish_node(
                 &manifest_json(&manifest),
                 SIDECAR_MODE,
             )?,
-            dest: manifest_path,
+            dest: manifest_path.clone(),
         },
     ];
     // A sums file from an earlier build would not describe this image.
@@ -531,6 +546,7 @@ fn publish_node(
         image: final_path,
         sha256,
         bmap: bmap_path,
+        manifest: manifest_path,
     })
 }
 

@@ -26,5 +26,6 @@ pub mod plan;
 pub mod probe;
 pub mod source;
 pub mod sshkey;
+pub mod summary;
 pub mod testhook;
 pub mod verify;

@@ -147,6 +147,9 @@ pub struct NodePlan {
     /// Things the user should know about this node's image (printed by build).
     #[serde(skip)]
     pub notes: Vec<String>,
+    /// The SHA-256 of the cluster CA this node trusts (TLS builds).
+    #[serde(skip)]
+    pub ca_sha256: Option<String>,
 }
 
 impl NodePlan {
@@ -155,6 +158,7 @@ impl NodePlan {
             node,
             ops: Vec::new(),
             notes: Vec::new(),
+            ca_sha256: None,
         }
     }
 

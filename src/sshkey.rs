@@ -53,6 +53,20 @@ impl PublicKey {
             format!("{} {} {}", self.kind, self.blob, self.comment)
         }
     }
+
+    /// The fingerprint as `ssh-keygen -l` prints it: `SHA256:` and the unpadded base64 of
+    /// the SHA-256 of the key blob.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(&self.blob)
+            .unwrap_or_default();
+        let digest = Sha256::digest(blob);
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+        )
+    }
 }
 
 /// Reads every key in `path` (a `.pub` file or an `authorized_keys`-style list).

@@ -73,6 +73,12 @@ pub struct Injected {
 pub struct Manifest {
     pub node: String,
     pub image: String,
+    /// Built from the bundled test sample, which does not boot (`flash` warns).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample: bool,
+    /// The SHA-256 of the cluster CA the node trusts: nodes of different CAs never join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_sha256: Option<String>,
     pub table: serde_json::Value,
     pub injected: Vec<Injected>,
 }
@@ -82,6 +88,8 @@ impl Manifest {
         Manifest {
             node: plan.node.to_string(),
             image: image.to_string(),
+            sample: false,
+            ca_sha256: plan.ca_sha256.clone(),
             table: serde_json::to_value(table).expect("tables serialize"),
             injected: plan
                 .ops

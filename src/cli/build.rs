@@ -1,12 +1,13 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use clem_image::build::{build, BuildOptions};
 use clem_image::cluster::config::{Cluster, DockerExposure, Overrides};
+use clem_image::cluster::login::{self, KeySource};
 use clem_image::fs::time::build_epoch;
 use clem_image::node::parse_optional_nodes;
-use clem_image::sshkey;
+use clem_image::summary::{summarize, Invocation};
 
 /// The bundled sample image, the default input.
 pub const SAMPLE_IMAGE: &str = concat!(
@@ -17,7 +18,7 @@ pub const SAMPLE_IMAGE: &str = concat!(
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Upstream image: raw, or xz, gzip, zstd, bzip2 or a one-image zip (by content)
-    /// [default: the bundled sample]
+    /// [default: the config's `image`, else the bundled test sample]
     #[arg(long, value_name = "PATH")]
     pub image: Option<PathBuf>,
     /// Nodes to build: `rpi1..rpi4`, `rpi1,rpi3`, or the flag repeated [default: the
@@ -27,7 +28,8 @@ pub struct BuildArgs {
     /// Cluster config (TOML); see `clem-image init`
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// SSH public key file to authorize (repeatable) [default: the config's, else ~/.ssh/*.pub]
+    /// SSH public key file to authorize (repeatable) [default: the config's, else
+    /// ~/.ssh/*.pub, else the cluster's own key, made once in the cluster directory]
     #[arg(long = "ssh-key", value_name = "FILE")]
     pub ssh_keys: Vec<PathBuf>,
     /// How docker listens on the network; overrides the config
@@ -56,6 +58,9 @@ pub struct BuildArgs {
     /// are refused otherwise, as ssh refuses such keys
     #[arg(long)]
     pub allow_open_keys: bool,
+    /// Print the summary (images, nodes, keys, docker, swarm, next steps) as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -71,47 +76,93 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
             allow_open_keys: args.allow_open_keys,
         },
     )?;
-    let image = args
-        .image
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(SAMPLE_IMAGE));
-    let mut keys = Vec::new();
-    for path in &cluster.ssh_key_files {
-        keys.extend(sshkey::read_keys(path)?);
+    let mut messages = Vec::new();
+    let mut say = |m: String| {
+        eprintln!("{m}");
+        messages.push(m);
+    };
+    let (image, sample) = upstream(args.image.as_deref(), cluster.image.as_deref());
+    if sample {
+        say(sample_warning(&image));
     }
-    if cluster.ssh_key_files.is_empty() {
-        keys = sshkey::default_keys(&mut |w| eprintln!("warning: {w}"));
-        if keys.is_empty() {
-            eprintln!(
-                "warning: no SSH public key given and none found in ~/.ssh/*.pub: \
-                 the nodes will have no authorized key (use --ssh-key FILE)"
-            );
-        }
+    let login = login::choose(&cluster.ssh_key_files, &cluster.dir, &mut |w| {
+        say(format!("warning: {w}"))
+    })?;
+    if let KeySource::Cluster { private, created } = &login.source {
+        say(cluster_key_note(private, *created));
     }
     if cluster.docker == DockerExposure::InsecureTcp {
-        eprintln!(
+        say(
             "WARNING: --docker insecure-tcp: every node's docker API will listen on plain TCP \
              port 2375 without authentication. Anyone who can reach a node gets root on it. \
              Use this only on an isolated network; the default (tls) is safe."
+                .into(),
         );
     }
     let epoch = build_epoch().map_err(anyhow::Error::msg)?;
     let opts = BuildOptions {
-        image,
+        image: image.clone(),
         cluster,
-        keys,
+        keys: login.keys.clone(),
         out: args.out.clone(),
         epoch,
         strict: args.strict,
         sha256: args.sha256,
+        sample,
+        config: args.config.clone(),
     };
-    let built = build(&opts, &mut |msg| eprintln!("{msg}"))?;
-    // stdout: one line per image, in sha256sum's format when whole-image hashes were made.
-    for n in &built.nodes {
-        match &n.sha256 {
-            Some(sha) => println!("{sha}  {}", n.image.display()),
-            None => println!("{}", n.image.display()),
-        }
+    let built = build(&opts, &mut say)?;
+    let how = Invocation {
+        config: args.config.as_deref(),
+        out: &args.out,
+        image: &image,
+        sample,
+    };
+    let summary = summarize(&built, &login, &how, messages);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.to_text());
     }
     Ok(0)
+}
+
+/// The image to build from: `--image`, else the config's, else the bundled sample; and
+/// whether it is the sample (named or by default).
+pub fn upstream(flag: Option<&Path>, config: Option<&Path>) -> (PathBuf, bool) {
+    let image = flag
+        .or(config)
+        .map_or_else(|| PathBuf::from(SAMPLE_IMAGE), Path::to_owned);
+    let sample = is_sample(&image);
+    (image, sample)
+}
+
+/// Whether `path` is the bundled test sample (the same file, whatever the spelling).
+pub fn is_sample(path: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    real(path).is_some_and(|p| Some(p) == real(Path::new(SAMPLE_IMAGE)))
+}
+
+pub fn sample_warning(image: &Path) -> String {
+    format!(
+        "WARNING: building from the bundled TEST sample {}: a scaled-down image for tests that \
+         does not boot on a Pi. Give the real image with --image FILE or [cluster] image = \
+         \"FILE\" in the config",
+        image.display()
+    )
+}
+
+fn cluster_key_note(private: &Path, created: bool) -> String {
+    let made = if created {
+        "made a new SSH key for this cluster"
+    } else {
+        "using this cluster's SSH key"
+    };
+    format!(
+        "note: no SSH key given (--ssh-key, [cluster] ssh_keys) and none in ~/.ssh/*.pub: {made}, \
+         {} (private, 0600) and {}.pub; log in with `ssh -i {} USER@NODE`",
+        private.display(),
+        private.display(),
+        private.display()
+    )
 }

@@ -89,17 +89,19 @@ pub enum Role {
 #[serde(deny_unknown_fields)]
 struct ClusterSection {
     #[serde(default)]
-    ssh_keys: Vec<PathBuf>,
+    ssh_keys: Vec<toml::Spanned<PathBuf>>,
+    /// The upstream image to build from when `--image` is not given.
+    image: Option<toml::Spanned<PathBuf>>,
     docker: Option<DockerExposure>,
     interface: Option<Interface>,
     gateway: Option<toml::Spanned<IpAddr>>,
     #[serde(default)]
     dns: Vec<IpAddr>,
     /// A docker `.snap` to install offline on Snappy 15.04 (the store is gone).
-    docker_snap: Option<PathBuf>,
+    docker_snap: Option<toml::Spanned<PathBuf>>,
     /// A directory of `.deb` files (docker, its CLI, their dependencies) installed at first
     /// boot with no network, on Debian-family images without docker.
-    docker_debs: Option<PathBuf>,
+    docker_debs: Option<toml::Spanned<PathBuf>>,
     /// The login user cloud-init creates (default: `pi` on Raspberry Pi OS, `ubuntu` on
     /// Ubuntu).
     user: Option<UserName>,
@@ -120,7 +122,7 @@ struct SwarmSection {
     image: Option<ImageRef>,
     /// The legacy swarm's image as a `docker save` tarball, loaded at first boot (a 2015
     /// docker may not pull from today's registries).
-    image_file: Option<PathBuf>,
+    image_file: Option<toml::Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,7 +195,12 @@ pub const DEFAULT_LEGACY_IMAGE: &str = "nimblestratus/rpi-swarm";
 pub struct Cluster {
     /// Where the CA, client and node certificates live.
     pub dir: PathBuf,
+    /// The cluster directory was named (`--cluster-dir`, or a config's directory), not the
+    /// `./clem-cluster` fallback.
+    pub dir_named: bool,
     pub ssh_key_files: Vec<PathBuf>,
+    /// The config's `[cluster] image`, relative to the config.
+    pub image: Option<PathBuf>,
     pub docker: DockerExposure,
     pub interface: Interface,
     pub gateway: Option<IpAddr>,
@@ -244,7 +251,17 @@ fn load_cloud_config(
             line: line_of(text, p.span().start),
             message: "cloud_config (a file) and cloud_config_inline (text): give one".into(),
         }),
-        (Some(p), None) => Ok(Some(Fragment::read(&base.join(expand_home(p.get_ref())))?)),
+        (Some(p), None) => {
+            let path = base.join(expand_home(p.get_ref()));
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    path: cfg_path.to_owned(),
+                    line: line_of(text, p.span().start),
+                    message: format!("cloud_config: {}: no such file", path.display()),
+                });
+            }
+            Ok(Some(Fragment::read(&path)?))
+        }
         (None, Some(inline)) => {
             let raw = &text[inline.span()];
             // A multi-line string's first line break is not part of its value.
@@ -297,6 +314,55 @@ fn check_semantics(
         line,
         message,
     })
+}
+
+/// The files the config names, relative to it, each checked to exist: a missing one is
+/// reported at its line now rather than by whatever reads it later.
+struct NamedFiles {
+    ssh_keys: Vec<PathBuf>,
+    image: Option<PathBuf>,
+    docker_snap: Option<PathBuf>,
+    docker_debs: Option<PathBuf>,
+    swarm_image_file: Option<PathBuf>,
+}
+
+impl NamedFiles {
+    fn check(
+        file: &ConfigFile,
+        text: &str,
+        cfg_path: &Path,
+        base: &Path,
+    ) -> Result<NamedFiles, ConfigError> {
+        let resolve = |key: &str, p: &toml::Spanned<PathBuf>| -> Result<PathBuf, ConfigError> {
+            let path = base.join(expand_home(p.get_ref()));
+            if path.exists() {
+                return Ok(path);
+            }
+            Err(ConfigError::Invalid {
+                path: cfg_path.to_owned(),
+                line: line_of(text, p.span().start),
+                message: format!(
+                    "{key}: {}: no such file (paths are relative to the config; ~ is your home)",
+                    path.display()
+                ),
+            })
+        };
+        let one = |key: &str, p: &Option<toml::Spanned<PathBuf>>| {
+            p.as_ref().map(|p| resolve(key, p)).transpose()
+        };
+        let c = &file.cluster;
+        Ok(NamedFiles {
+            ssh_keys: c
+                .ssh_keys
+                .iter()
+                .map(|p| resolve("ssh_keys", p))
+                .collect::<Result<_, _>>()?,
+            image: one("image", &c.image)?,
+            docker_snap: one("docker_snap", &c.docker_snap)?,
+            docker_debs: one("docker_debs", &c.docker_debs)?,
+            swarm_image_file: one("image_file", &file.swarm.image_file)?,
+        })
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -493,15 +559,13 @@ impl Cluster {
         for f in fragments {
             warnings.extend(f.warnings.iter().cloned());
         }
-        let mut ssh_key_files: Vec<PathBuf> = file
-            .cluster
-            .ssh_keys
-            .iter()
-            .map(|p| base.join(expand_home(p)))
-            .collect();
-        if !over.ssh_key_files.is_empty() {
-            ssh_key_files = over.ssh_key_files;
-        }
+        let named = NamedFiles::check(&file, &text, &cfg_path, &base)?;
+        let ssh_key_files = if over.ssh_key_files.is_empty() {
+            named.ssh_keys
+        } else {
+            over.ssh_key_files
+        };
+        let dir_named = over.dir.is_some() || path.is_some();
         let dir = over.dir.unwrap_or_else(|| {
             if path.is_some() {
                 base.clone()
@@ -517,24 +581,14 @@ impl Cluster {
         warnings.extend(super::tls::check_key_modes(&dir, over.allow_open_keys)?);
         Ok(Cluster {
             dir,
+            dir_named,
             ssh_key_files,
+            image: named.image,
             warnings,
             docker,
-            docker_snap: file
-                .cluster
-                .docker_snap
-                .as_ref()
-                .map(|p| base.join(expand_home(p))),
-            docker_debs: file
-                .cluster
-                .docker_debs
-                .as_ref()
-                .map(|p| base.join(expand_home(p))),
-            swarm_image_file: file
-                .swarm
-                .image_file
-                .as_ref()
-                .map(|p| base.join(expand_home(p))),
+            docker_snap: named.docker_snap,
+            docker_debs: named.docker_debs,
+            swarm_image_file: named.swarm_image_file,
             swarm_explicit: file.swarm.mode.is_some()
                 || file.swarm.manager.is_some()
                 || file.swarm.token.is_some(),

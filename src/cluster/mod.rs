@@ -2,6 +2,8 @@
 
 pub mod config;
 pub mod firstboot;
+pub mod login;
+pub mod oneca;
 pub mod sanity;
 pub mod status;
 pub mod tls;

@@ -41,7 +41,11 @@ pub enum TlsError {
 
 /// The private keys of a cluster directory: the CA's, the operator's, and every node's.
 fn private_keys(dir: &Path) -> Vec<PathBuf> {
-    let mut keys = vec![dir.join("tls/ca-key.pem"), dir.join("client/key.pem")];
+    let mut keys = vec![
+        dir.join("tls/ca-key.pem"),
+        dir.join("client/key.pem"),
+        super::login::cluster_key_path(dir),
+    ];
     if let Ok(nodes) = fs::read_dir(dir.join("nodes")) {
         for node in nodes.flatten() {
             keys.push(node.path().join("key.pem"));
@@ -86,7 +90,7 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(2049, 12, 31);
 }
 
-fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
+pub(crate) fn write_secret(path: &Path, data: &str, mode: u32) -> Result<(), TlsError> {
     let io = |source| TlsError::Io {
         path: path.to_owned(),
         source,
@@ -158,6 +162,8 @@ pub struct ClusterCa {
     dir: PathBuf,
     cert_pem: String,
     key: KeyPair,
+    /// This run made the CA (it did not exist before).
+    created: bool,
 }
 
 impl ClusterCa {
@@ -175,6 +181,7 @@ impl ClusterCa {
                 dir: dir.to_owned(),
                 cert_pem: read(&cert_path)?,
                 key,
+                created: false,
             });
         }
         let key = KeyPair::generate().map_err(cert_err(&key_path))?;
@@ -189,16 +196,34 @@ impl ClusterCa {
         let cert = params.self_signed(&key).map_err(cert_err(&cert_path))?;
         write_secret(&key_path, &key.serialize_pem(), 0o600)?;
         write_secret(&cert_path, &cert.pem(), 0o644)?;
-        log(format!("created the cluster CA in {}", cert_path.display()));
+        log(format!(
+            "NEW CLUSTER CA: created {} (its key {}, 0600). Nodes trust only the CA they were \
+             built with, so build every node of this cluster with this directory; keep it \
+             private: its key can issue certificates for the whole cluster",
+            cert_path.display(),
+            key_path.display()
+        ));
         Ok(ClusterCa {
             dir: dir.to_owned(),
             cert_pem: cert.pem(),
             key,
+            created: true,
         })
     }
 
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// Whether this run created the CA.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The SHA-256 of the CA certificate's PEM, as the nodes carry it.
+    pub fn sha256(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.cert_pem.as_bytes()))
     }
 
     fn sign(

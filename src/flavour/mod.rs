@@ -7,6 +7,7 @@
 
 mod rootfs;
 mod seed;
+pub use seed::cluster_login_user;
 mod snappy;
 
 use std::path::Path;
@@ -128,6 +129,7 @@ pub fn plan_node(
     inp: &NodeInputs<'_>,
 ) -> Result<NodePlan, PlanError> {
     let mut plan = NodePlan::new(inp.node.name.clone());
+    plan.ca_sha256 = inp.ca.map(ClusterCa::sha256);
     let user = seed::login_user(info.flavour, inp);
     let engine = first_boot_engine(inp, &user);
     let files = firstboot::node_files(inp.cluster, inp.ca, inp.node, info.flavour, &engine)?;

@@ -21,7 +21,12 @@ pub(super) fn default_user(flavour: Flavour) -> &'static str {
 
 /// The user cloud-init creates and the keys go to: `[cluster] user`, else the flavour's.
 pub(super) fn login_user(flavour: Flavour, inp: &NodeInputs<'_>) -> String {
-    inp.cluster
+    cluster_login_user(flavour, inp.cluster)
+}
+
+/// [`login_user`] for a whole cluster (the same on every node).
+pub fn cluster_login_user(flavour: Flavour, cluster: &crate::cluster::config::Cluster) -> String {
+    cluster
         .user
         .as_ref()
         .map(|u| u.to_string())
