@@ -1,11 +1,14 @@
 //! Command-line types (clap), one file per subcommand. Each `run` returns the exit code.
 
 pub mod build;
+pub mod completions;
 pub mod diff;
+pub mod env;
 pub mod explain;
 pub mod flash;
 pub mod init;
 pub mod inspect;
+pub mod man;
 pub mod status;
 pub mod verify;
 
@@ -40,6 +43,12 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Explain what an image does at first boot, and check that its cloud-init seed will be read.
     Explain(explain::ExplainArgs),
+    /// Print the DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH lines for a node.
+    Env(env::EnvArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the roff man page (`clem-image man > clem-image.1`).
+    Man(man::ManArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -52,5 +61,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Diff(a) => diff::run(&a),
         Command::Status(a) => status::run(&a),
         Command::Explain(a) => explain::run(&a),
+        Command::Env(a) => env::run(&a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
     }
 }
