@@ -1,10 +1,13 @@
 //! SSH public keys: each line checked to be a public key of a known type whose base64
-//! blob really is that type, so a private key or a typo never lands on a card.
+//! blob really is that type, so a private key or a typo never lands on a card. OpenSSH
+//! lines and RFC 4716 blocks (see `rfc4716`) are read.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use thiserror::Error;
+
+mod rfc4716;
 
 #[derive(Debug, Error)]
 pub enum KeyError {
@@ -79,22 +82,35 @@ pub fn read_keys(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
             }
         })?;
     let text = String::from_utf8_lossy(&text);
-    if text.contains("PRIVATE KEY-----") || text.contains("PuTTY-User-Key-File") {
+    if text.contains("PRIVATE KEY-----")
+        || text.contains("PuTTY-User-Key-File")
+        || text.contains("BEGIN SSH2 ENCRYPTED PRIVATE KEY")
+    {
         return Err(KeyError::Private {
             path: path.to_owned(),
         });
     }
+    let lines: Vec<&str> = text.lines().collect();
+    let bad = |line: usize, why: String| KeyError::Bad {
+        path: path.to_owned(),
+        line,
+        why,
+    };
     let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if line == rfc4716::BEGIN {
+            let (openssh, end) = rfc4716::parse_block(&lines, i)
+                .map_err(|e| bad(e.line, format!("RFC 4716 block: {}", e.why)))?;
+            keys.push(parse_line(&openssh).map_err(|why| bad(i + 1, why))?);
+            i = end + 1;
             continue;
         }
-        keys.push(parse_line(line).map_err(|why| KeyError::Bad {
-            path: path.to_owned(),
-            line: i + 1,
-            why,
-        })?);
+        if !line.is_empty() && !line.starts_with('#') {
+            keys.push(parse_line(line).map_err(|why| bad(i + 1, why))?);
+        }
+        i += 1;
     }
     if keys.is_empty() {
         return Err(KeyError::Empty {
