@@ -92,12 +92,13 @@ pub fn probe(path: &Path) -> Result<ImageInfo, ProbeError> {
 pub fn probe_as(file_path: &Path, name: &Path) -> Result<ImageInfo, ProbeError> {
     let path = name;
     let table = PartitionTable::read_as(file_path, name)?;
-    let size = std::fs::metadata(file_path)
+    // Seeking to the end also sizes a block device (a flashed card), whose metadata says 0.
+    let size = File::open(file_path)
+        .and_then(|mut f| std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)))
         .map_err(|source| ProbeError::Open {
             path: path.to_owned(),
             source,
-        })?
-        .len();
+        })?;
     let part_err = |number: u32, detail: String| ProbeError::Partition {
         path: path.to_owned(),
         number,

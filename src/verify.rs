@@ -1,5 +1,6 @@
 //! Verification of a written image: its partition table, its file systems, every injected
-//! file read back, and its SHA-256 against the `.sha256` file beside it.
+//! file read back, and its SHA-256 against the `.sha256` file beside it. `report` runs the
+//! checks one by one for the `verify` command.
 
 use std::fs::File;
 use std::io;
@@ -16,6 +17,8 @@ use crate::fs::FsKind;
 use crate::io::checkpoint::hash_range;
 use crate::plan::{NodePlan, OpKind};
 use crate::probe::{self, ProbeError};
+
+pub mod report;
 
 #[derive(Debug, Error)]
 pub enum VerifyError {
@@ -127,6 +130,9 @@ impl Manifest {
     }
 }
 
+/// A partition of the image, read-only, as `probe::open_part` gives it.
+type PartWindow = crate::io::Window<crate::io::ReadOnly<File>>;
+
 struct Found {
     data: Vec<u8>,
     target: Option<String>,
@@ -140,17 +146,38 @@ pub fn verify_image(
     injected: &[Injected],
 ) -> Result<(), VerifyError> {
     let info = probe::probe(path)?;
-    let found = serde_json::to_value(&info.table).expect("tables serialize");
-    if &found != expected_table {
+    check_table(path, &info.table, expected_table)?;
+    check_injected(path, path, &info, injected)
+}
+
+/// The table found in `name` against the one its manifest records.
+pub fn check_table(
+    name: &Path,
+    found: &PartitionTable,
+    expected: &serde_json::Value,
+) -> Result<(), VerifyError> {
+    let found = serde_json::to_value(found).expect("tables serialize");
+    if &found != expected {
         return Err(VerifyError::Table {
-            path: path.to_owned(),
-            expected: expected_table.to_string(),
+            path: name.to_owned(),
+            expected: expected.to_string(),
             found: found.to_string(),
         });
     }
+    Ok(())
+}
+
+/// Reads every injected file back from `data` (probed as `info`) and compares it with the
+/// manifest's record; errors name the image `name`, the partition and the file.
+pub fn check_injected(
+    data: &Path,
+    name: &Path,
+    info: &probe::ImageInfo,
+    injected: &[Injected],
+) -> Result<(), VerifyError> {
     for want in injected {
         let file_err = |detail: String| VerifyError::File {
-            path: path.to_owned(),
+            path: name.to_owned(),
             partition: want.partition,
             file: want.path.clone(),
             detail,
@@ -158,61 +185,81 @@ pub fn verify_image(
         let part = info
             .part(want.partition)
             .ok_or_else(|| file_err("the partition is missing".into()))?;
-        let win = probe::open_part(path, &part.partition)?;
-        let found = match part.fs {
-            FsKind::Vfat => {
-                let fat = Fat::open(win, 0).map_err(|e| file_err(e.to_string()))?;
-                Found {
-                    data: match want.kind.as_str() {
-                        "file" => fat.read(&want.path).map_err(|e| file_err(e.to_string()))?,
-                        _ => Vec::new(),
-                    },
-                    target: None,
-                    owner: None,
-                }
+        let win = probe::open_part(data, &part.partition)?;
+        let found = read_back(win, part.fs, want, &file_err)?;
+        compare(&found, want, &file_err)?;
+    }
+    Ok(())
+}
+
+/// What the image holds at `want`'s path.
+fn read_back(
+    win: PartWindow,
+    fs: FsKind,
+    want: &Injected,
+    file_err: &dyn Fn(String) -> VerifyError,
+) -> Result<Found, VerifyError> {
+    Ok(match fs {
+        FsKind::Vfat => {
+            let fat = Fat::open(win, 0).map_err(|e| file_err(e.to_string()))?;
+            Found {
+                data: match want.kind.as_str() {
+                    "file" => fat.read(&want.path).map_err(|e| file_err(e.to_string()))?,
+                    _ => Vec::new(),
+                },
+                target: None,
+                owner: None,
             }
-            FsKind::Ext4 => {
-                let rd = Ext4Reader::open(win).map_err(|e| file_err(e.to_string()))?;
-                let err = |e: crate::fs::ext4::read::Ext4ReadError| file_err(e.to_string());
-                Found {
-                    data: match want.kind.as_str() {
-                        "file" => rd.read(&want.path).map_err(err)?,
-                        _ => Vec::new(),
-                    },
-                    target: match want.kind.as_str() {
-                        "symlink" => Some(rd.read_link(&want.path).map_err(err)?),
-                        _ => None,
-                    },
-                    owner: Some(rd.owner(&want.path).map_err(err)?),
-                }
-            }
-            FsKind::Unknown => return Err(file_err("no known file system".into())),
-        };
-        let sha = hex::encode(Sha256::digest(&found.data));
-        if found.data.len() as u64 != want.size || sha != want.sha256 {
-            return Err(file_err(format!(
-                "read back {} bytes with SHA-256 {sha}, expected {} bytes with {}",
-                found.data.len(),
-                want.size,
-                want.sha256
-            )));
         }
-        if want.target.is_some() && found.target != want.target {
-            return Err(file_err(format!(
-                "links to {:?}, expected {:?}",
-                found.target, want.target
-            )));
-        }
-        if let (Some(mode), Some(uid), Some(gid), Some((m, u, g))) =
-            (&want.mode, want.uid, want.gid, found.owner)
-        {
-            // Symlink permission bits are always 0777 and meaningless; directories that
-            // already existed keep their own mode, so check owners of files only.
-            if want.kind == "file" && (format!("{m:04o}") != *mode || u != uid || g != gid) {
-                return Err(file_err(format!(
-                    "has mode {m:04o} owner {u}:{g}, expected {mode} {uid}:{gid}"
-                )));
+        FsKind::Ext4 => {
+            let rd = Ext4Reader::open(win).map_err(|e| file_err(e.to_string()))?;
+            let err = |e: crate::fs::ext4::read::Ext4ReadError| file_err(e.to_string());
+            Found {
+                data: match want.kind.as_str() {
+                    "file" => rd.read(&want.path).map_err(err)?,
+                    _ => Vec::new(),
+                },
+                target: match want.kind.as_str() {
+                    "symlink" => Some(rd.read_link(&want.path).map_err(err)?),
+                    _ => None,
+                },
+                owner: Some(rd.owner(&want.path).map_err(err)?),
             }
+        }
+        FsKind::Unknown => return Err(file_err("no known file system".into())),
+    })
+}
+
+/// The read-back file against the manifest's size, digest, link target, mode and owner.
+fn compare(
+    found: &Found,
+    want: &Injected,
+    file_err: &dyn Fn(String) -> VerifyError,
+) -> Result<(), VerifyError> {
+    let sha = hex::encode(Sha256::digest(&found.data));
+    if found.data.len() as u64 != want.size || sha != want.sha256 {
+        return Err(file_err(format!(
+            "read back {} bytes with SHA-256 {sha}, expected {} bytes with {}",
+            found.data.len(),
+            want.size,
+            want.sha256
+        )));
+    }
+    if want.target.is_some() && found.target != want.target {
+        return Err(file_err(format!(
+            "links to {:?}, expected {:?}",
+            found.target, want.target
+        )));
+    }
+    if let (Some(mode), Some(uid), Some(gid), Some((m, u, g))) =
+        (&want.mode, want.uid, want.gid, found.owner)
+    {
+        // Symlink permission bits are always 0777 and meaningless; directories that
+        // already existed keep their own mode, so check owners of files only.
+        if want.kind == "file" && (format!("{m:04o}") != *mode || u != uid || g != gid) {
+            return Err(file_err(format!(
+                "has mode {m:04o} owner {u}:{g}, expected {mode} {uid}:{gid}"
+            )));
         }
     }
     Ok(())

@@ -86,7 +86,9 @@ impl PartitionTable {
             source,
         };
         let mut file = File::open(file_path).map_err(io_err)?;
-        let disk_len = file.metadata().map_err(io_err)?.len();
+        // Seeking to the end also sizes a block device (a flashed card), whose metadata says 0.
+        let disk_len = file.seek(SeekFrom::End(0)).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         let mut sector = [0u8; SECTOR as usize];
         file.read_exact(&mut sector).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
