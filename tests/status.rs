@@ -31,6 +31,9 @@ impl Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();
         let dir = root.join("c");
+        // init's template names ~/.ssh/id_ed25519.pub: give the empty HOME one.
+        std::fs::create_dir(root.join(".ssh")).unwrap();
+        keygen(&root.join(".ssh"), "id_ed25519");
         let o = clem(&["init", "--dir", dir.to_str().unwrap()], &root);
         assert!(o.status.success(), "{}", stderr(&o));
         let swarm = if swarm {
@@ -317,6 +320,50 @@ fn a_node_without_a_server_is_unreachable_connection_refused() {
     assert_eq!(n["error"]["kind"], "connection-refused");
     assert_eq!(n["error"]["message"], "connection refused");
     assert_eq!(n["hostname"], Value::Null);
+    // The hint says what to do: the node may still be booting.
+    let hint = n["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("few minutes") && hint.contains("--wait 10m"),
+        "{hint}"
+    );
+    assert_eq!(j["nodes"][0]["hint"], Value::Null);
+    // The text report gives it on the line after the node's.
+    let cfg = c.config();
+    let ep = format!("rpi2={}", closed_port());
+    let o = clem(&["status", "--config", &cfg, "--endpoint", &ep], &c.root);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("rpi2  FAIL"))
+        .unwrap();
+    assert!(
+        lines[at + 1]
+            .trim_start()
+            .starts_with("hint: rpi2 may not have booted"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_node_with_no_address_that_does_not_resolve_hints_at_address_or_endpoint() {
+    let c = Cluster::new(false);
+    std::fs::write(
+        c.dir.join("cluster.toml"),
+        "[cluster]\ndocker = \"tls\"\n[swarm]\nmode = \"none\"\n\n\
+         [[node]]\nname = \"nowhere.invalid\"\nrole = \"manager\"\n",
+    )
+    .unwrap();
+    let (code, j, _) = c.status(&[], &[]);
+    assert_eq!(code, 1, "{j:#}");
+    let n = &j["nodes"][0];
+    assert_eq!(n["error"]["kind"], "resolve", "{n:#}");
+    let hint = n["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("`address` in cluster.toml")
+            && hint.contains("--endpoint nowhere.invalid=HOST:PORT"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -338,6 +385,13 @@ fn a_node_with_a_certificate_from_another_ca_is_a_tls_error() {
     assert_eq!(n["error"]["kind"], "unknown-ca", "{n:#}");
     let msg = n["error"]["message"].as_str().unwrap();
     assert!(msg.contains("TLS") && msg.contains("unknown CA"), "{msg}");
+    // The hint names the CA this status trusts: the card is from another directory.
+    let ca = c.dir.join("tls/ca.pem");
+    let hint = n["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(ca.to_str().unwrap()) && hint.contains("another cluster directory"),
+        "{hint}"
+    );
 
     // A daemon with our certificate that trusts another CA for clients refuses ours.
     let picky = serve(
@@ -460,11 +514,26 @@ fn wait_polls_until_the_swarm_is_healthy() {
             || json!([]),
         ),
     );
-    let (code, j, _) = c.status(&[("rpi1", m), ("rpi2", w)], &["--wait", "10s"]);
+    let (code, j, err) = c.status(&[("rpi1", m), ("rpi2", w)], &["--wait", "10s"]);
     assert_eq!(code, 0, "{j:#}");
     assert!(start.elapsed() >= Duration::from_secs(2));
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(j["nodes"][1]["swarm_state"], "active");
+    // Not a terminal: one line per change on stderr, nothing drawn.
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    let changes = |node: &str| -> Vec<String> {
+        err.lines()
+            .filter(|l| l.starts_with('[') && l.contains(&format!("] {node}: ")))
+            .map(|l| l.split_once(": ").unwrap().1.to_string())
+            .collect()
+    };
+    assert_eq!(changes("rpi1"), ["ok"], "{err}");
+    let rpi2 = changes("rpi2");
+    assert!(rpi2.len() >= 2 && rpi2.last().unwrap() == "ok", "{err}");
+    assert!(
+        rpi2.windows(2).all(|w| w[0] != w[1]),
+        "a line without a change: {err}"
+    );
 
     // A node that never comes: exit 1 with the last report once the time is up.
     let t = Instant::now();
@@ -473,6 +542,43 @@ fn wait_polls_until_the_swarm_is_healthy() {
     assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(j["nodes"][1]["error"]["kind"], "connection-refused");
     assert!(err.contains("not healthy after 3s"), "{err}");
+}
+
+/// On a terminal (a pseudo-terminal from script(1)) `--wait` draws a live display with
+/// each node's state and the time left.
+#[test]
+fn wait_on_a_terminal_draws_the_nodes_states() {
+    let have = std::process::Command::new("script")
+        .arg("--version")
+        .output();
+    if have.is_err() {
+        assert!(std::env::var_os("CI").is_none(), "script(1) missing in CI");
+        return;
+    }
+    let c = Cluster::new(true);
+    let [(_, m), _] = two_nodes(&c, "ready");
+    let cmd = format!(
+        "{BIN} status --config '{}' --endpoint rpi1={m} --endpoint rpi2={} --wait 3s",
+        c.config(),
+        closed_port()
+    );
+    let log = c.root.join("typescript");
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, log.to_str().unwrap()])
+        .env("HOME", &c.root)
+        .env("TERM", "xterm")
+        .current_dir(&c.root)
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{screen}");
+    assert!(screen.contains('\x1b'), "nothing drawn: {screen:?}");
+    assert!(screen.contains("left)"), "{screen:?}");
+    assert!(
+        screen.contains("rpi2") && screen.contains("connection refused"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("not healthy after 3s"), "{screen:?}");
 }
 
 #[test]

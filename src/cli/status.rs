@@ -11,6 +11,8 @@ use clem_image::cluster::status::{
 };
 use clem_image::node::parse_optional_nodes;
 
+mod watch;
+
 /// How often `--wait` asks again.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -80,27 +82,21 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<i32> {
         let deadline = Instant::now()
             .checked_add(wait)
             .unwrap_or_else(|| Instant::now() + MAX_WAIT);
-        let spinner = indicatif::ProgressBar::new_spinner();
-        spinner.enable_steady_tick(Duration::from_millis(120));
-        spinner.set_message(format!("asking {} node(s)…", targets.len()));
+        let mut watch = watch::Watch::new(targets.len());
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             // A probe never outlasts the wait by much.
             let t = DEFAULT_TIMEOUT.min(left.max(Duration::from_secs(1)));
             let report = check(&cluster.swarm, &targets, &tls, t).await;
             let left = deadline.saturating_duration_since(Instant::now());
+            watch.update(&report, left);
             if report.healthy || left.is_zero() {
-                spinner.finish_and_clear();
+                watch.finish();
                 if !report.healthy {
                     eprintln!("not healthy after {}: giving up", humanize(wait));
                 }
                 return report;
             }
-            spinner.set_message(format!(
-                "{} ({} left)",
-                report.progress_line(),
-                humanize(Duration::from_secs(left.as_secs()))
-            ));
             tokio::time::sleep(POLL.min(left)).await;
         }
     });

@@ -23,10 +23,12 @@ use super::config::{Cluster, DockerExposure, NodeSpec, Role, Swarm};
 use crate::node::NodeName;
 use failure::timeout;
 pub use failure::{Failure, FailureKind};
+use hint::{hint, HintContext};
 use peer::{connect, Connection};
 use text::{clean, MAX_CHARS};
 
 mod failure;
+mod hint;
 mod peer;
 mod text;
 
@@ -108,6 +110,8 @@ pub struct Target {
     pub role: Role,
     /// `host:port` to connect to.
     pub endpoint: String,
+    /// The config gives an address or `--endpoint` a place: not just the bare name.
+    pub located: bool,
 }
 
 /// Parses `NODE=HOST:PORT`.
@@ -150,15 +154,16 @@ pub fn targets(
     Ok(cluster
         .nodes
         .iter()
-        .map(|n| Target {
-            name: n.name.clone(),
-            role: n.role,
-            endpoint: endpoints
-                .iter()
-                .rev()
-                .find(|(name, _)| name == &n.name)
-                .map(|(_, ep)| ep.clone())
-                .unwrap_or_else(|| default_endpoint(n, port)),
+        .map(|n| {
+            let given = endpoints.iter().rev().find(|(name, _)| name == &n.name);
+            Target {
+                name: n.name.clone(),
+                role: n.role,
+                endpoint: given
+                    .map(|(_, ep)| ep.clone())
+                    .unwrap_or_else(|| default_endpoint(n, port)),
+                located: given.is_some() || n.address.is_some(),
+            }
         })
         .collect())
 }
@@ -170,6 +175,8 @@ pub fn targets(
 #[derive(Clone)]
 pub struct ClientTls {
     config: Arc<rustls::ClientConfig>,
+    /// The CA certificate trusted (hints name it).
+    ca_path: PathBuf,
 }
 
 impl ClientTls {
@@ -214,6 +221,7 @@ impl ClientTls {
             .map_err(|e| err(&cert_path, format!("certificate and key do not fit: {e}")))?;
         Ok(ClientTls {
             config: Arc::new(config),
+            ca_path,
         })
     }
 }
@@ -231,6 +239,8 @@ pub struct NodeReport {
     pub role: &'static str,
     pub reachable: bool,
     pub error: Option<Failure>,
+    /// What to try about `error`, when there is something to try.
+    pub hint: Option<String>,
     /// docker `/info` Name.
     pub hostname: Option<String>,
     /// docker `/version` Version and ApiVersion.
@@ -268,6 +278,17 @@ impl NodeReport {
         }
     }
 
+    /// `ok`, or in a few words why not: what `status --wait` shows as it changes.
+    pub fn state(&self) -> String {
+        if self.healthy {
+            "ok".to_string()
+        } else if let Some(e) = &self.error {
+            e.message.clone()
+        } else {
+            self.problems.first().cloned().unwrap_or_default()
+        }
+    }
+
     fn new(target: &Target) -> NodeReport {
         NodeReport {
             name: target.name.to_string(),
@@ -278,6 +299,7 @@ impl NodeReport {
             },
             reachable: false,
             error: None,
+            hint: None,
             hostname: None,
             docker_version: None,
             api_version: None,
@@ -370,6 +392,9 @@ impl Report {
                 facts.join(", "),
                 n.endpoint,
             ));
+            if let Some(h) = &n.hint {
+                out.push_str(&format!("{:<w$}  hint: {h}\n", ""));
+            }
         }
         let bad = self.nodes.iter().filter(|n| !n.healthy).count();
         if self.healthy {
@@ -395,16 +420,7 @@ impl Report {
     pub fn progress_line(&self) -> String {
         self.nodes
             .iter()
-            .map(|n| {
-                let state = if n.healthy {
-                    "ok".to_string()
-                } else if let Some(e) = &n.error {
-                    e.message.clone()
-                } else {
-                    n.problems.first().cloned().unwrap_or_default()
-                };
-                format!("{} {state}", n.name)
-            })
+            .map(|n| format!("{} {}", n.name, n.state()))
             .collect::<Vec<_>>()
             .join(" · ")
     }
@@ -608,8 +624,17 @@ pub async fn check(
     if let Some((_, list)) = &manager {
         apply_nodes(&mut nodes, list);
     }
-    for n in &mut nodes {
+    for (n, t) in nodes.iter_mut().zip(targets) {
         n.clean();
+        n.hint = n.error.as_ref().and_then(|e| {
+            let cx = HintContext {
+                node: t.name.as_str(),
+                endpoint: &t.endpoint,
+                located: t.located,
+                ca: &tls.ca_path,
+            };
+            hint(e, &cx)
+        });
     }
     let mut report = Report {
         format: 1,
@@ -697,6 +722,7 @@ mod tests {
                 name: NodeName::new(name).unwrap(),
                 role: Role::Worker,
                 endpoint: format!("{name}:2376"),
+                located: false,
             })
         }
     }
