@@ -263,3 +263,43 @@ fn a_short_copy_and_a_bad_manifest_are_named() {
         stderr(&o)
     );
 }
+
+/// A loop device over a file, detached on drop.
+struct Loop(PathBuf);
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .arg("-d")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A real block device (a loop device, where this machine allows one) holding the image
+/// and then 4 MiB of old data, as a card does: it passes with the manifest and block map.
+#[test]
+fn a_block_device_passes_with_manifest_and_bmap() {
+    let b = Built::new();
+    let backing = b.copy("backing.img", 4 << 20);
+    let o = std::process::Command::new("losetup")
+        .args(["-f", "--show", backing.to_str().unwrap()])
+        .output();
+    let Some(dev) = o.ok().filter(|o| o.status.success()).map(|o| {
+        Loop(PathBuf::from(
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        ))
+    }) else {
+        eprintln!("skipped: no loop devices here");
+        return;
+    };
+    let o = b.verify(&dev.0, &["--json"]);
+    let json: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(o.status.success(), "{json:#}\n{}", stderr(&o));
+    for (check, v) in verdicts(&json) {
+        let want = if check == "sha256" { "skipped" } else { "pass" };
+        assert_eq!(v, want, "{check}: {json:#}");
+    }
+    let bmap = verdict(&json, "block map")["reason"].as_str().unwrap();
+    assert!(bmap.contains("a card"), "{bmap}");
+}
