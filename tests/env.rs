@@ -229,4 +229,10 @@ fn missing_certificates_are_named() {
         "{}",
         stderr(&o)
     );
+    let o = clem(
+        &["env", "--context", "--cluster-dir", "nowhere"],
+        tmp.path(),
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("which node?"), "{}", stderr(&o));
 }

@@ -67,6 +67,9 @@ fn endpoint(args: &EnvArgs) -> anyhow::Result<Endpoint> {
     if wanted.is_none() && !args.context {
         bail!("which node? `clem-image env rpi1` (or `--context` for the manager)");
     }
+    if wanted.is_none() && args.config.is_none() {
+        bail!("which node? without --config nothing says which node manages: `clem-image env --context rpi1`");
+    }
     // With a config the node must be one of its own: a typo is not a new node.
     let extra = match &args.config {
         Some(_) => Vec::new(),
