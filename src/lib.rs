@@ -7,6 +7,7 @@
 pub mod blockdev;
 pub mod bmap;
 pub mod build;
+pub mod cat;
 pub mod cloudinit;
 pub mod cluster;
 pub mod debian;
