@@ -4,7 +4,9 @@
 //!
 //! 1. its content holds a private key block: a PEM or OpenSSH armour line ending in
 //!    `PRIVATE KEY-----` (`-----BEGIN RSA PRIVATE KEY-----`, `…OPENSSH PRIVATE KEY-----`,
-//!    PKCS#8 `PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`) or PGP's `PRIVATE KEY BLOCK-----`; or
+//!    PKCS#8 `PRIVATE KEY`, `ENCRYPTED PRIVATE KEY`) or PGP's `PRIVATE KEY BLOCK-----`,
+//!    also inside a part of a MIME multipart user-data (clem-image sends users' parts
+//!    base64-encoded); or
 //! 2. it is a regular file owned by root (uid 0) that others may not read and nobody may
 //!    run: no permission bit for "other", no execute bit (`0600`, `0400`, `0640`, `0440`).
 //!    That covers clem-image's TLS keys and `node.env` (0600), `/etc/shadow` and
@@ -21,6 +23,7 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 use serde::Serialize;
 
+use crate::cloudinit::mime;
 use crate::fs::{Entry, EntryKind};
 
 /// What is printed in place of secret content.
@@ -80,7 +83,7 @@ impl Sensitivity {
 
     /// Rule 1, from the content.
     pub fn of_content(data: &[u8]) -> Sensitivity {
-        if marker().is_match(data) {
+        if marker().is_match(data) || mime_holds_key(data) {
             Sensitivity::PrivateKey
         } else {
             Sensitivity::Public
@@ -107,6 +110,19 @@ impl Sensitivity {
             Sensitivity::RootOnly => "it is a root-owned file others may not read",
         }
     }
+}
+
+/// A MIME user-data (as cloud-init recognises one) with a key in a decoded part.
+fn mime_holds_key(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    mime::is_mime(text)
+        && mime::read(text).is_ok_and(|parts| {
+            parts
+                .iter()
+                .any(|p| marker().is_match(p.payload.as_bytes()))
+        })
 }
 
 /// `data` with every private key block (armour lines and what lies between) replaced by
