@@ -82,6 +82,9 @@ pub fn cat(image: &Path, spec: &Spec, allow_secret: bool) -> Result<Vec<u8>, Cat
         }
         FsKind::Vfat => {
             let f = Fat::open(win, 0).map_err(|e| fail(e.to_string()))?;
+            if spec.path.trim_end_matches('/').is_empty() {
+                return Err(fail(check_kind(&dir_entry()).unwrap_err()));
+            }
             let names = f.names().map_err(|e| fail(e.to_string()))?;
             let entry = names
                 .into_iter()
@@ -113,6 +116,20 @@ fn missing(detail: String) -> String {
         "no such file".into()
     } else {
         detail
+    }
+}
+
+/// The FAT root, which no listing has an entry for.
+fn dir_entry() -> Entry {
+    Entry {
+        path: "/".into(),
+        kind: EntryKind::Dir,
+        size: 0,
+        mode: None,
+        uid: None,
+        gid: None,
+        sha256: None,
+        target: None,
     }
 }
 

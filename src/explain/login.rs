@@ -199,3 +199,37 @@ pub(super) fn check(fb: &FirstBoot) -> Option<Finding> {
     };
     Some(Finding::error(format!("{NOBODY}{why}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::User;
+
+    #[test]
+    fn no_key_and_no_password_is_an_error() {
+        let mut fb = FirstBoot::default();
+        assert_eq!(check(&fb).unwrap().reason, NOBODY);
+        fb.passwords.push(Password {
+            user: "pi".into(),
+            from: "user-data password".into(),
+        });
+        fb.ssh_password_auth_from = "PasswordAuthentication no in /etc/ssh/sshd_config".into();
+        let r = check(&fb).unwrap().reason;
+        assert!(
+            r.starts_with(NOBODY) && r.contains("only a console login with pi's"),
+            "{r}"
+        );
+        fb.password_login = true;
+        assert!(check(&fb).is_none());
+        fb.password_login = false;
+        fb.users.push(User {
+            name: "pi".into(),
+            from: "user-data".into(),
+            ssh_keys: vec!["ssh-ed25519 a@b".into()],
+        });
+        assert!(check(&fb).is_none());
+        assert_eq!(truthy("Yes"), Some(true));
+        assert_eq!(truthy("off"), Some(false));
+        assert_eq!(truthy("unchanged"), None);
+    }
+}
