@@ -24,7 +24,8 @@
 #
 # Acceleration: KVM when /dev/kvm really runs a guest (probed by booting the guest's kernel
 # with no root for a moment and looking for its banner: a /dev/kvm that opens, even one that
-# creates a paused vCPU, may still fail on the first instructions on nested hosts), else TCG. CLEM_BOOT_ACCEL=tcg|kvm forces.
+# creates a paused vCPU, may still fail on the first instructions on nested hosts), else
+# TCG. CLEM_BOOT_ACCEL=tcg|kvm forces.
 # STATEDIR receives: disk.qcow2, vmlinuz, initrd.img, console.log (serial), qemu.log,
 # qemu.pid, accel. `stop` kills that pid (TERM, then KILL) and is safe to repeat.
 set -euo pipefail
