@@ -134,6 +134,23 @@ fn the_text_summary_lists_each_node_once_and_the_next_commands() {
     assert!(!stderr(&o).contains("out/rpi1.img"), "{}", stderr(&o));
 }
 
+/// `build --config c/cluster.toml --node rpi1 FLAG` in `dir`, which must succeed.
+fn build_rpi1(dir: &Path, flag: &str) -> std::process::Output {
+    let o = clem(
+        &[
+            "build",
+            "--config",
+            "c/cluster.toml",
+            "--node",
+            "rpi1",
+            flag,
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
 #[test]
 fn init_then_build_warns_about_the_sample_and_uses_the_configs_image() {
     let tmp = tempfile::tempdir().unwrap();
@@ -161,18 +178,7 @@ fn init_then_build_warns_about_the_sample_and_uses_the_configs_image() {
     );
 
     // No --image and no image = …: the test sample, said loudly and recorded.
-    let o = clem(
-        &[
-            "build",
-            "--config",
-            "c/cluster.toml",
-            "--node",
-            "rpi1",
-            "--json",
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build_rpi1(tmp.path(), "--json");
     assert!(stderr(&o).contains("TEST sample"), "{}", stderr(&o));
     let s = json(&o);
     assert_eq!(s["image"]["sample"], true);
@@ -189,26 +195,12 @@ fn init_then_build_warns_about_the_sample_and_uses_the_configs_image() {
         "image = \"upstream.img.xz\"",
     );
     std::fs::write(&cfg_path, cfg).unwrap();
-    let o = clem(
-        &[
-            "build",
-            "--config",
-            "c/cluster.toml",
-            "--node",
-            "rpi1",
-            "--json",
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = build_rpi1(tmp.path(), "--json");
     assert!(!stderr(&o).contains("TEST sample"), "{}", stderr(&o));
     let s = json(&o);
     assert_eq!(s["image"]["path"], "c/upstream.img.xz");
     assert_eq!(s["image"]["sample"], false);
-    let o = clem(
-        &["build", "--config", "c/cluster.toml", "--node", "rpi1"],
-        tmp.path(),
-    );
+    let o = build_rpi1(tmp.path(), "--sha256");
     assert!(
         stdout(&o).contains("from c/upstream.img.xz"),
         "{}",
