@@ -17,22 +17,7 @@ fn cat(args: &[&str], home: &Path) -> (Option<i32>, Vec<u8>, String) {
 }
 
 fn build_node(dir: &Path) -> PathBuf {
-    let key = fixture("keys/test_ed25519.pub");
-    let out = dir.join("out");
-    let o = clem(
-        &[
-            "build",
-            "--node",
-            "rpi1",
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "build: {}", stderr(&o));
-    out.join("rpi1.img")
+    build_nodes(dir, "rpi1", &[]).join("rpi1.img")
 }
 
 /// `path` dumped with debugfs from partition `index` (0-based) of `img`.

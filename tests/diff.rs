@@ -11,22 +11,7 @@ use serde_json::Value;
 
 /// Builds `nodes` from the MBR sample into `dir/out` with the fixture key.
 fn build(dir: &Path, nodes: &str) -> PathBuf {
-    let out = dir.join("out");
-    let key = fixture("keys/test_ed25519.pub");
-    let o = clem(
-        &[
-            "build",
-            "--node",
-            nodes,
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "build: {}", stderr(&o));
-    out
+    build_nodes(dir, nodes, &[])
 }
 
 fn diff(a: &Path, b: &Path, json: bool, home: &Path) -> (Option<i32>, String, String) {
