@@ -21,6 +21,7 @@ use crate::inspect::{inspect_raw, InspectError, PartReport, RawImage, Report};
 use crate::io::sparse::data_ranges;
 use crate::io::{ReadOnly, Window};
 use crate::probe::{self, PartInfo};
+use crate::secret::{Sensitivity, NOT_SHOWN};
 
 pub use unified::unified;
 
@@ -65,7 +66,10 @@ pub enum Status {
 pub struct FileChange {
     pub path: String,
     pub changes: Vec<Change>,
-    /// Unified diff, for text files under [`TEXT_LIMIT`] on both sides.
+    /// A secret on either side ([`Sensitivity`]): no diff, only its fields and digests.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// Unified diff, for text files under [`TEXT_LIMIT`] on both sides, never for secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
 }
@@ -250,39 +254,20 @@ fn diff_part(
         .cloned()
         .collect();
     let mut changed = Vec::new();
-    let mut readers: Option<(FsRead, FsRead)> = None;
+    let mut readers = Readers {
+        sides: (side_a, side_b),
+        infos: (ia, ib),
+        number,
+        open: None,
+    };
     for (path, ea) in &files_a {
         let Some(eb) = files_b.get(path) else {
             continue;
         };
         let fc = file_changes(ea, eb);
-        if fc.is_empty() {
-            continue;
+        if !fc.is_empty() {
+            changed.push(readers.file_change(path, (ea, eb), fc)?);
         }
-        let mut diff = None;
-        if is_text_candidate(ea, eb) {
-            if readers.is_none() {
-                readers = Some((
-                    FsRead::open(side_a, ia, number)?,
-                    FsRead::open(side_b, ib, number)?,
-                ));
-            }
-            let (ra, rb) = readers.as_ref().expect("just opened");
-            let da = ra.read(side_a, number, path)?;
-            let db = rb.read(side_b, number, path)?;
-            if let (Some(ta), Some(tb)) = (as_text(&da), as_text(&db)) {
-                let name = |side: &str| format!("{side}/p{number}{path}");
-                let u = unified(ta, tb, &name("a"), &name("b"));
-                if !u.is_empty() {
-                    diff = Some(u);
-                }
-            }
-        }
-        changed.push(FileChange {
-            path: path.to_string(),
-            changes: fc,
-            diff,
-        });
     }
     if changes.is_empty() && added.is_empty() && removed.is_empty() && changed.is_empty() {
         return Ok(None);
@@ -336,6 +321,56 @@ fn as_text(data: &[u8]) -> Option<&str> {
         return None;
     }
     std::str::from_utf8(data).ok()
+}
+
+/// Both sides' file systems of one partition, opened when a file's content is first
+/// needed.
+struct Readers<'a> {
+    sides: (Side<'a>, Side<'a>),
+    infos: (&'a PartInfo, &'a PartInfo),
+    number: u32,
+    open: Option<(FsRead, FsRead)>,
+}
+
+impl Readers<'_> {
+    /// A changed file: its fields, and a unified diff of small text files that are not
+    /// secrets ([`Sensitivity`]). A secret's content never leaves this function.
+    fn file_change(
+        &mut self,
+        path: &str,
+        (ea, eb): (&Entry, &Entry),
+        changes: Vec<Change>,
+    ) -> Result<FileChange, DiffError> {
+        let mut secret =
+            Sensitivity::of_entry(ea).is_secret() || Sensitivity::of_entry(eb).is_secret();
+        let mut diff = None;
+        if !secret && is_text_candidate(ea, eb) {
+            let (sa, sb) = self.sides;
+            let n = self.number;
+            if self.open.is_none() {
+                self.open = Some((
+                    FsRead::open(sa, self.infos.0, n)?,
+                    FsRead::open(sb, self.infos.1, n)?,
+                ));
+            }
+            let (ra, rb) = self.open.as_ref().expect("just opened");
+            let da = ra.read(sa, n, path)?;
+            let db = rb.read(sb, n, path)?;
+            secret = Sensitivity::of_content(&da).is_secret()
+                || Sensitivity::of_content(&db).is_secret();
+            if let (false, Some(ta), Some(tb)) = (secret, as_text(&da), as_text(&db)) {
+                let name = |side: &str| format!("{side}/p{n}{path}");
+                let u = unified(ta, tb, &name("a"), &name("b"));
+                diff = (!u.is_empty()).then_some(u);
+            }
+        }
+        Ok(FileChange {
+            path: path.to_string(),
+            changes,
+            secret,
+            diff,
+        })
+    }
 }
 
 /// A partition's file system, open for reading file contents.
@@ -536,7 +571,12 @@ impl DiffReport {
                 let _ = writeln!(s, "  + {} ({})", e.path, show_entry(e));
             }
             for c in &p.changed {
-                let _ = writeln!(s, "  ~ {}: {}", c.path, show_changes(&c.changes));
+                let secret = if c.secret {
+                    format!("differs {NOT_SHOWN}; ")
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(s, "  ~ {}: {secret}{}", c.path, show_changes(&c.changes));
                 if let Some(d) = &c.diff {
                     s += d;
                 }

@@ -127,8 +127,40 @@ pub fn inspect_raw(raw: &RawImage, path: &Path) -> Result<Report, InspectError> 
     })
 }
 
+/// The file system's name as `mount -t` and the JSON spell it.
+pub fn fs_name(fs: FsKind) -> &'static str {
+    match fs {
+        FsKind::Vfat => "vfat",
+        FsKind::Ext4 => "ext4",
+        FsKind::Unknown => "unknown",
+    }
+}
+
+/// Column headings of a partition's file listing, aligned with [`file_line`].
+const HEADINGS: [&str; 6] = ["MODE", "UID", "GID", "SIZE", "SHA-256", "PATH"];
+
+fn file_line([mode, uid, gid, size, sha, path]: [&str; 6]) -> String {
+    format!("  {mode:>4} {uid:>5}:{gid:<5} {size:>10} {sha:<64} {path}")
+}
+
+fn entry_line(f: &Entry) -> String {
+    let id = |v: Option<u32>| v.map(|u| u.to_string()).unwrap_or_else(|| "-".into());
+    let path = match &f.target {
+        Some(t) => format!("{} -> {t}", f.path),
+        None => f.path.clone(),
+    };
+    file_line([
+        f.mode.as_deref().unwrap_or("-"),
+        &id(f.uid),
+        &id(f.gid),
+        &f.size.to_string(),
+        f.sha256.as_deref().unwrap_or("-"),
+        &path,
+    ])
+}
+
 impl Report {
-    /// A human-readable listing.
+    /// A human-readable listing: full SHA-256 digests, one headed table per partition.
     pub fn text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
@@ -144,33 +176,21 @@ impl Report {
             let i = &p.info;
             let _ = writeln!(
                 s,
-                "\npartition {}: start {} size {} type {}{} fs {:?} label {}",
+                "\npartition {}: start {} size {} type {}{} fs {} label {}",
                 i.partition.number,
                 i.partition.start,
                 i.partition.size,
                 i.partition.type_id,
                 if i.partition.bootable { " (boot)" } else { "" },
-                i.fs,
+                fs_name(i.fs),
                 i.fs_label.as_deref().unwrap_or("-")
             );
+            if p.files.is_empty() {
+                continue;
+            }
+            let _ = writeln!(s, "{}", file_line(HEADINGS).trim_end());
             for f in &p.files {
-                let _ = writeln!(
-                    s,
-                    "  {:>4} {:>5}:{:<5} {:>10} {} {}{}",
-                    f.mode.as_deref().unwrap_or("-"),
-                    f.uid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
-                    f.gid.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
-                    f.size,
-                    f.sha256
-                        .as_deref()
-                        .map(|h| &h[..16])
-                        .unwrap_or("-               "),
-                    f.path,
-                    f.target
-                        .as_deref()
-                        .map(|t| format!(" -> {t}"))
-                        .unwrap_or_default()
-                );
+                let _ = writeln!(s, "{}", entry_line(f));
             }
         }
         s

@@ -7,6 +7,7 @@
 pub mod blockdev;
 pub mod bmap;
 pub mod build;
+pub mod cat;
 pub mod cloudinit;
 pub mod cluster;
 pub mod debian;
@@ -24,6 +25,7 @@ pub mod outdir;
 pub mod overlay;
 pub mod plan;
 pub mod probe;
+pub mod secret;
 pub mod source;
 pub mod sshkey;
 pub mod summary;

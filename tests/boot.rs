@@ -13,8 +13,9 @@
 //! `CLEM_BOOT_TIMEOUT` (seconds for both guests to answer SSH, default 900),
 //! `CLEM_BOOT_ACCEL` (`tcg`/`kvm`, default: probed), `CLEM_BOOT_KEEP=1` (leave the VMs
 //! running after the test; stop them with `tests/boot/run-vm.sh stop --dir DIR`).
-//! Everything lands in `target/tmp/boot-test/` (wiped at the start of each run, kept after
-//! it for the logs: `vm-<node>/console.log` is each guest's serial console).
+//! Everything lands in `target/tmp/boot-test/` (wiped at the start of each run). A run that
+//! passes removes its disk images and keeps the logs (`vm-<node>/console.log` is each
+//! guest's serial console); a failed run keeps everything.
 
 mod common;
 
@@ -198,6 +199,8 @@ struct Vm {
     ssh_port: u16,
     docker_port: u16,
     plain_port: u16,
+    /// The key this guest authorizes, when not the test's own.
+    key: Option<PathBuf>,
 }
 
 /// The guests of one test run; dropping it stops them all (also when an assertion failed,
@@ -258,7 +261,7 @@ impl Drop for Vms {
                     vm.console_tail(60)
                 );
                 let o = vm.ssh(
-                    &self.key,
+                    vm.key.as_ref().unwrap_or(&self.key),
                     "sudo journalctl --no-pager -b -u clem-firstboot -u docker -u cloud-init-local \
                      -u cloud-init -u cloud-config -u cloud-final | tail -n 80; \
                      sudo cloud-init status --long; sudo ss -ltn; ip -br addr",
@@ -297,6 +300,7 @@ fn start_vm(
         ssh_port: ports[0],
         docker_port: ports[1],
         plain_port: ports[2],
+        key: None,
     };
     let mut cmd = Command::new(scripts().join("run-vm.sh"));
     cmd.arg("start")
@@ -473,14 +477,15 @@ fn two_nodes_form_a_swarm() {
         .arg(&out_rogue)
         .env("HOME", &work));
     assert!(o.status.success(), "clem-image build failed:\n{}", text(&o));
-    // The offline node: its own cluster (CA), docker from the bundle, no swarm.
+    // The offline node: its own cluster (CA), docker from the bundle, no swarm; and built
+    // as on a fresh machine: no key given and an empty HOME, so the cluster makes its own
+    // SSH key, which must log in.
     let offline_cfg = work.join("cluster-offline.toml");
     std::fs::write(
         &offline_cfg,
         format!(
-            "[cluster]\nssh_keys = [\"{}\"]\ndocker = \"tls\"\ninterface = \"eth0\"\ndocker_debs = \"{}\"\n\
+            "[cluster]\ndocker = \"tls\"\ninterface = \"eth0\"\ndocker_debs = \"{}\"\n\
              [swarm]\nmode = \"none\"\n[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n",
-            public.display(),
             repo.display(),
             OFFLINE.name,
             OFFLINE.cidr,
@@ -489,6 +494,8 @@ fn two_nodes_form_a_swarm() {
     )
     .unwrap();
     let offline_dir = work.join("cluster-offline");
+    let fresh_home = work.join("home-fresh");
+    std::fs::create_dir_all(&fresh_home).unwrap();
     let out_offline = work.join("out-offline");
     let o = run(Command::new(BIN)
         .arg("build")
@@ -500,12 +507,17 @@ fn two_nodes_form_a_swarm() {
         .arg(&offline_dir)
         .arg("--out")
         .arg(&out_offline)
-        .env("HOME", &work));
+        .arg("--json")
+        .env("HOME", &fresh_home));
     assert!(
         o.status.success(),
         "clem-image build (offline) failed:\n{}",
         text(&o)
     );
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("build --json");
+    assert_eq!(summary["login"]["source"], "cluster", "{summary}");
+    let offline_key = PathBuf::from(summary["login"]["identity"].as_str().unwrap());
+    assert_eq!(offline_key, offline_dir.join("ssh/id_ed25519"));
     assert!(
         text(&o).contains("installed at first boot without network"),
         "{}",
@@ -546,6 +558,7 @@ fn two_nodes_form_a_swarm() {
     let img = out_offline.join(format!("{}.img", OFFLINE.name));
     start_vm(&mut vms, &work, &OFFLINE, &img, &mcast_offline, None);
     let offline_vm = NODES.len() + 1;
+    vms.vms[offline_vm].key = Some(offline_key.clone());
 
     // 4. SSH as the default user, and the host name from the seed.
     let limit = Duration::from_secs(
@@ -957,7 +970,7 @@ fn two_nodes_form_a_swarm() {
         "{}: docker never answered over TLS (offline bundle):\n{}",
         offline.name,
         text(&offline.ssh(
-            &key,
+            &offline_key,
             "sudo journalctl --no-pager -b -u clem-firstboot | tail -n 30"
         ))
     );
@@ -966,7 +979,10 @@ fn two_nodes_form_a_swarm() {
         offline.name,
         elapsed(t_boot)
     );
-    let o = offline.ssh(&key, "sudo journalctl --no-pager -b -u clem-firstboot");
+    let o = offline.ssh(
+        &offline_key,
+        "sudo journalctl --no-pager -b -u clem-firstboot",
+    );
     assert!(
         text(&o).contains("(offline)") && !text(&o).contains("apt_install_docker"),
         "{}: {}",
@@ -974,7 +990,7 @@ fn two_nodes_form_a_swarm() {
         text(&o)
     );
     let o = offline.ssh(
-        &key,
+        &offline_key,
         "id -nG pi; docker version --format '{{.Server.Version}}'",
     );
     assert!(
@@ -984,5 +1000,32 @@ fn two_nodes_form_a_swarm() {
         text(&o)
     );
 
-    println!("boot test total: {}", elapsed(t0));
+    // Passed: stop the guests and free the disk space their images take (gigabytes),
+    // keeping the logs. A failed run keeps everything for a look.
+    drop(vms);
+    let freed = remove_disks(&work);
+    println!(
+        "boot test total: {}; removed {} MiB of disk images from {}",
+        elapsed(t0),
+        freed >> 20,
+        work.display()
+    );
+}
+
+/// Removes every file of `dir` (recursively) larger than 1 MiB; returns the bytes freed.
+fn remove_disks(dir: &Path) -> u64 {
+    let mut freed = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            freed += remove_disks(&e.path());
+        } else if meta.len() > 1 << 20 && std::fs::remove_file(e.path()).is_ok() {
+            use std::os::unix::fs::MetadataExt;
+            freed += meta.blocks() * 512;
+        }
+    }
+    freed
 }

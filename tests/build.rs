@@ -217,8 +217,8 @@ fn gpt_output_passes_sgdisk() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("no SSH public key"),
-        "missing warning: {}",
+        stderr(&o).contains("made a new SSH key for this cluster"),
+        "missing note: {}",
         stderr(&o)
     );
     let img = out.join("rpi1.img");
@@ -371,13 +371,20 @@ fn block_maps_are_right_for_every_node_and_verify_checks_them() {
     };
     build(&["--sha256"]);
     assert!(out.join("pi1.img.sha256").exists());
-    let o = build(&[]);
+    let o = build(&["--json"]);
     assert!(
         !out.join("pi1.img.sha256").exists(),
         "a stale .sha256 was left beside a new image"
     );
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let images: Vec<&str> = summary["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["image"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        stdout(&o).lines().collect::<Vec<_>>(),
+        images,
         [
             out.join("pi1.img").to_str().unwrap(),
             out.join("pi2.img").to_str().unwrap()

@@ -358,7 +358,8 @@ fn invalid_extra_cloud_config_is_refused_with_file_line_and_key_path() {
     let o = build(tmp.path(), SAMPLE_RASPIOS, &cfg);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("missing.yaml: cannot read: No such file"),
+        stderr(&o).contains("c.toml:2: cloud_config: ")
+            && stderr(&o).contains("missing.yaml: no such file"),
         "{}",
         stderr(&o)
     );

@@ -63,6 +63,7 @@ fn subcommands() -> Vec<&'static str> {
         "init",
         "build",
         "inspect",
+        "cat",
         "verify",
         "flash",
         "diff",

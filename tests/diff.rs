@@ -11,22 +11,7 @@ use serde_json::Value;
 
 /// Builds `nodes` from the MBR sample into `dir/out` with the fixture key.
 fn build(dir: &Path, nodes: &str) -> PathBuf {
-    let out = dir.join("out");
-    let key = fixture("keys/test_ed25519.pub");
-    let o = clem(
-        &[
-            "build",
-            "--node",
-            nodes,
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir,
-    );
-    assert!(o.status.success(), "build: {}", stderr(&o));
-    out
+    build_nodes(dir, nodes, &[])
 }
 
 fn diff(a: &Path, b: &Path, json: bool, home: &Path) -> (Option<i32>, String, String) {
@@ -89,6 +74,8 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
     assert_eq!(v["identical"], false);
     assert_eq!(v["image"], serde_json::json!([]), "{json}");
     let mut listed = BTreeSet::new();
+    // Files diff calls secrets: never shown as a diff (tests/secrets.rs checks which).
+    let mut secret = BTreeSet::new();
     for p in v["partitions"].as_array().unwrap() {
         let n = p["number"].as_u64().unwrap();
         assert_eq!(p["status"], "changed", "{json}");
@@ -116,6 +103,10 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
                 assert_eq!(sha["a"], sa.as_str());
                 assert_eq!(sha["b"], sb.as_str());
             }
+            if c["secret"] == true {
+                assert!(c.get("diff").is_none(), "{path}: a secret's diff: {json}");
+                secret.insert((n, path.clone()));
+            }
             listed.insert((n, path));
         }
     }
@@ -124,7 +115,15 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
         "diff lists other files than the manifests"
     );
 
-    // Text: one line per changed file and a unified diff of each (they are small text).
+    // The nodes' TLS keys and node.env (0600 root) are secrets; the rest is public.
+    assert!(
+        secret.iter().any(|(_, p)| p.ends_with("server-key.pem")),
+        "{json}"
+    );
+    assert!(secret.len() < expected.len(), "{json}");
+
+    // Text: one line per changed file and a unified diff of each public one (they are
+    // small text); a secret says so instead.
     let (code, text, err) = diff(&a, &b, false, tmp.path());
     assert_eq!(code, Some(1), "{err}");
     for (p, path) in &expected {
@@ -132,6 +131,14 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
             text.contains(&format!("  ~ {path}: ")),
             "no line for {path}:\n{text}"
         );
+        if secret.contains(&(*p, path.clone())) {
+            assert!(
+                text.contains(&format!("  ~ {path}: differs (secret, not shown); ")),
+                "{text}"
+            );
+            assert!(!text.contains(&format!("--- a/p{p}{path}\n")), "{text}");
+            continue;
+        }
         assert!(
             text.contains(&format!("--- a/p{p}{path}\n+++ b/p{p}{path}\n@@ ")),
             "no unified diff for {path}:\n{text}"

@@ -20,8 +20,6 @@ struct Setup {
 fn setup(docker: &str) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_owned();
-    std::fs::create_dir(root.join(".ssh")).unwrap();
-    keygen(&root.join(".ssh"), "id_ed25519");
     let dir = root.join("my $cluster 'x'");
     let o = clem(&["init", "--dir", dir.to_str().unwrap()], &root);
     assert!(o.status.success(), "{}", stderr(&o));

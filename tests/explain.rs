@@ -49,6 +49,7 @@ fn build(dir: &Path, sample: &str, node: &str) -> PathBuf {
         &cfg,
         format!(
             "[cluster]\nssh_keys = [\"{}\"]\ninterface = \"eth0\"\n\
+             gateway = \"10.0.5.1\"\ndns = [\"10.0.5.1\", \"1.1.1.1\"]\n\
              [[node]]\nname = \"rpi1\"\naddress = \"10.0.5.25/24\"\nrole = \"manager\"\n\
              [[node]]\nname = \"rpi2\"\naddress = \"10.0.5.26/24\"\nrole = \"worker\"\n",
             key.display()
@@ -539,4 +540,218 @@ fn build_refuses_images_that_would_ignore_the_seed() {
             .collect();
         assert!(left.is_empty(), "{name}: left {left:?}");
     }
+}
+
+/// `(interface, address, from)` of each entry of a first_boot list (gateways, dns).
+fn net_list(v: &Value, key: &str) -> Vec<(String, String, String)> {
+    v["first_boot"][key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let s = |k: &str| n[k].as_str().unwrap().to_string();
+            (s("interface"), s("address"), s("from"))
+        })
+        .collect()
+}
+
+fn explain_text(img: &Path, home: &Path) -> String {
+    let o = clem(&["explain", img.to_str().unwrap()], home);
+    assert!(o.status.success(), "explain: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Gateway and DNS as the seed (raspios: network-config, read here with mtype) or the
+/// interfaces file (Snappy: read here with debugfs) says them.
+#[test]
+fn gateway_and_dns_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = |s: &str| s.to_string();
+
+    let img = build(dir.path(), SAMPLE_MBR, "rpi1");
+    let part = dir.path().join("writable.ext4");
+    extract(&img, &sfdisk_parts(&img)[3], &part);
+    let file = debugfs(&part, "cat /system-data/etc/network/interfaces.d/eth0");
+    assert!(file.contains("gateway 10.0.5.1"), "{file}");
+    assert!(file.contains("dns-nameservers 10.0.5.1 1.1.1.1"), "{file}");
+    let v = explain(&img, dir.path());
+    let from = t("/etc/network/interfaces.d/eth0");
+    assert_eq!(
+        net_list(&v, "gateways"),
+        [(t("eth0"), t("10.0.5.1"), from.clone())]
+    );
+    assert_eq!(
+        net_list(&v, "dns"),
+        [
+            (t("eth0"), t("10.0.5.1"), from.clone()),
+            (t("eth0"), t("1.1.1.1"), from)
+        ]
+    );
+    let text = explain_text(&img, dir.path());
+    assert!(
+        text.contains("Gateway: eth0 via 10.0.5.1 (from /etc/network/interfaces.d/eth0)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("DNS: eth0 10.0.5.1, 1.1.1.1 (from /etc/network/interfaces.d/eth0)."),
+        "{text}"
+    );
+
+    let sub = tempfile::tempdir().unwrap();
+    let img = build(sub.path(), SAMPLE_RASPIOS, "rpi2");
+    let (ok, nc) = tool("mtype", &["-i", &mtools_img(&img, 0), "::network-config"]);
+    assert!(
+        ok && nc.contains("10.0.5.1") && nc.contains("1.1.1.1"),
+        "{nc}"
+    );
+    let v = explain(&img, sub.path());
+    assert_eq!(
+        net_list(&v, "gateways"),
+        [(t("eth0"), t("10.0.5.1"), t("network-config"))]
+    );
+    let dns: Vec<String> = net_list(&v, "dns").into_iter().map(|d| d.1).collect();
+    assert_eq!(dns, ["10.0.5.1", "1.1.1.1"]);
+    let text = explain_text(&img, sub.path());
+    assert!(
+        text.contains("Gateway: eth0 via 10.0.5.1 (from network-config)."),
+        "{text}"
+    );
+    assert!(
+        text.contains("DNS: eth0 10.0.5.1, 1.1.1.1 (from network-config)."),
+        "{text}"
+    );
+}
+
+#[test]
+fn password_login_on_and_off() {
+    let dir = tempfile::tempdir().unwrap();
+    // Stock Snappy: its seed sets a password and ssh_pwauth.
+    let v = explain(&fixture(SAMPLE_MBR), dir.path());
+    let fb = &v["first_boot"];
+    assert_eq!(fb["password_login"], true);
+    assert_eq!(fb["ssh_password_auth"], true);
+    assert_eq!(fb["ssh_password_auth_from"], "ssh_pwauth in user-data");
+    assert_eq!(
+        fb["passwords"],
+        json!([{"user": "ubuntu", "from": "user-data password"}])
+    );
+    let text = explain_text(&fixture(SAMPLE_MBR), dir.path());
+    assert!(
+        text.contains("SSH password login: on (ssh_pwauth in user-data); passwords for ubuntu"),
+        "{text}"
+    );
+
+    // A built Snappy node: the seed sets no password; the image's sshd_config says no.
+    let img = build(dir.path(), SAMPLE_MBR, "rpi1");
+    let part = dir.path().join("system-a.ext4");
+    extract(&img, &sfdisk_parts(&img)[1], &part);
+    let sshd = debugfs(&part, "cat /etc/ssh/sshd_config");
+    assert!(sshd.contains("\nPasswordAuthentication no\n"), "{sshd}");
+    let v = explain(&img, dir.path());
+    let fb = &v["first_boot"];
+    assert_eq!(fb["password_login"], false);
+    assert_eq!(fb["ssh_password_auth"], false);
+    assert_eq!(
+        fb["ssh_password_auth_from"],
+        "PasswordAuthentication no in /etc/ssh/sshd_config"
+    );
+    assert_eq!(fb["passwords"], json!([]));
+    let text = explain_text(&img, dir.path());
+    assert!(
+        text.contains(
+            "SSH password login: off (PasswordAuthentication no in /etc/ssh/sshd_config)."
+        ),
+        "{text}"
+    );
+}
+
+/// The seed of a built Raspberry Pi OS node replaced (mcopy) by `user_data`, and
+/// `debugfs` commands run on its root.
+fn reseeded(img: &Path, name: &str, user_data: &str, root_cmds: &str) -> PathBuf {
+    let v = variant(img, name);
+    let ud = img.with_extension(format!("{name}.user-data"));
+    std::fs::write(&ud, user_data).unwrap();
+    let (ok, text) = tool(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            &mtools_img(&v, 0),
+            ud.to_str().unwrap(),
+            "::user-data",
+        ],
+    );
+    assert!(ok, "{text}");
+    if !root_cmds.is_empty() {
+        debugfs_w(&v, 1, root_cmds);
+    }
+    v
+}
+
+const NOBODY: &str = "nobody can log in to this node: no SSH key and password login is off";
+
+#[test]
+fn a_node_nobody_can_log_in_to_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let img = build(home, SAMPLE_RASPIOS, "rpi2");
+    let v = explain(&img, home);
+    assert!(!has(&v, "error", NOBODY), "{v:#}");
+    assert_eq!(v["first_boot"]["password_login"], false);
+    // The sample's sshd_config sets nothing (its drop-in directory is empty).
+    assert_eq!(
+        v["first_boot"]["ssh_password_auth_from"],
+        "OpenSSH's default (not set in /etc/ssh/sshd_config)"
+    );
+
+    // No key and no password anywhere.
+    let none = reseeded(&img, "nokey.img", "#cloud-config\nhostname: rpi2\n", "");
+    let v = explain(&none, home);
+    let keys: Vec<&Value> = v["first_boot"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["ssh_keys"].as_array().unwrap())
+        .collect();
+    assert!(keys.is_empty(), "{v:#}");
+    assert!(has(&v, "error", NOBODY), "{v:#}");
+    let text = explain_text(&none, home);
+    assert!(text.contains(&format!("error: {NOBODY}")), "{text}");
+    let (code, err) = verify(&none, home, false);
+    assert_ne!(code, 0);
+    assert!(err.contains(NOBODY), "{err}");
+
+    // A password that sshd takes: not an error.
+    let pw = reseeded(
+        &img,
+        "password.img",
+        "#cloud-config\nhostname: rpi2\npassword: changeme\nssh_pwauth: true\n",
+        "",
+    );
+    let v = explain(&pw, home);
+    assert_eq!(v["first_boot"]["password_login"], true, "{v:#}");
+    assert!(!has(&v, "error", NOBODY), "{v:#}");
+    assert!(!explain_text(&pw, home).contains("changeme"));
+
+    // A password, but SSH refuses passwords (a drop-in, read first through Include).
+    let conf = home.join("50-no-passwords.conf");
+    std::fs::write(&conf, "PasswordAuthentication no\n").unwrap();
+    let off = reseeded(
+        &img,
+        "console.img",
+        "#cloud-config\nhostname: rpi2\npassword: changeme\n",
+        &format!(
+            "write {} /etc/ssh/sshd_config.d/50-no-passwords.conf\n",
+            conf.display()
+        ),
+    );
+    let v = explain(&off, home);
+    let fb = &v["first_boot"];
+    assert_eq!(fb["ssh_password_auth"], false);
+    assert_eq!(
+        fb["ssh_password_auth_from"],
+        "PasswordAuthentication no in /etc/ssh/sshd_config.d/50-no-passwords.conf"
+    );
+    assert!(has(&v, "error", NOBODY), "{v:#}");
+    assert!(has(&v, "error", "only a console login"), "{v:#}");
 }

@@ -31,9 +31,6 @@ impl Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();
         let dir = root.join("c");
-        // init's template names ~/.ssh/id_ed25519.pub: give the empty HOME one.
-        std::fs::create_dir(root.join(".ssh")).unwrap();
-        keygen(&root.join(".ssh"), "id_ed25519");
         let o = clem(&["init", "--dir", dir.to_str().unwrap()], &root);
         assert!(o.status.success(), "{}", stderr(&o));
         let swarm = if swarm {

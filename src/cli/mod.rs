@@ -1,6 +1,7 @@
 //! Command-line types (clap), one file per subcommand. Each `run` returns the exit code.
 
 pub mod build;
+pub mod cat;
 pub mod completions;
 pub mod diff;
 pub mod env;
@@ -37,6 +38,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write an image to an SD card (or file), sparse-aware, then verify it by reading back.
     Flash(flash::FlashArgs),
+    /// Print one file of an image (PARTITION:PATH) to standard output; secrets need --secret.
+    Cat(cat::CatArgs),
     /// Compare two images: partition table, files, and text file contents (exit 0/1/2 as diff).
     Diff(diff::DiffArgs),
     /// Ask every node's docker API (mutual TLS) whether it is up, in the swarm and Ready.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(a) => verify::run(&a),
         Command::Flash(a) => flash::run(&a),
         Command::Diff(a) => diff::run(&a),
+        Command::Cat(a) => cat::run(&a),
         Command::Status(a) => status::run(&a),
         Command::Explain(a) => explain::run(&a),
         Command::Env(a) => env::run(&a),

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use super::image::Img;
 use super::yaml::{self, Doc};
-use super::{Docker, FirstBoot, NetAddress, Seed, SwarmInfo, Unit, User};
+use super::{Docker, FirstBoot, Seed, SwarmInfo, Unit, User};
 use crate::cluster::firstboot::{layout, UNIT_NAME};
 use crate::flavour::Flavour;
 use crate::fs::EntryKind;
+use crate::secret::NOT_SHOWN;
 
 /// `KEY='value'` lines of a shell env file (values as clem-image quotes them).
 pub(super) fn parse_env(text: &str) -> BTreeMap<String, String> {
@@ -27,6 +28,15 @@ pub(super) fn key_summary(line: &str) -> Option<String> {
     } else {
         format!("{} {comment}", f[i])
     })
+}
+
+/// Keys `ssh_import_id` fetches at boot (`gh:name`, `lp:name`), as `ssh_import_id gh:name`.
+fn imports(user: &Doc, prefix: &str) -> Vec<String> {
+    user.list(&format!("{prefix}ssh_import_id"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| format!("ssh_import_id {id}"))
+        .collect()
 }
 
 pub(super) fn first_boot(
@@ -65,6 +75,7 @@ pub(super) fn first_boot(
     let default_name = default_user.unwrap_or_else(|| "default".into());
     let users_list = user.list("users");
     let top_keys = user.list("ssh_authorized_keys").unwrap_or_default();
+    let top_imports = imports(user, "");
     let has_default = match &users_list {
         None => true,
         Some(_) => user
@@ -73,12 +84,17 @@ pub(super) fn first_boot(
     };
     if seeded
         && has_default
-        && (users_list.is_some() || !top_keys.is_empty() || user.has("password"))
+        && (users_list.is_some()
+            || !top_keys.is_empty()
+            || !top_imports.is_empty()
+            || user.has("password"))
     {
+        let mut ssh_keys: Vec<String> = top_keys.iter().filter_map(|k| key_summary(k)).collect();
+        ssh_keys.extend(top_imports);
         fb.users.push(User {
             name: default_name.clone(),
             from: "user-data (default user)".into(),
-            ssh_keys: top_keys.iter().filter_map(|k| key_summary(k)).collect(),
+            ssh_keys,
         });
     }
     if seeded {
@@ -93,17 +109,16 @@ pub(super) fn first_boot(
             let keys = user
                 .list(&format!("{base}.ssh_authorized_keys"))
                 .unwrap_or_default();
+            let mut ssh_keys: Vec<String> = keys.iter().filter_map(|k| key_summary(k)).collect();
+            ssh_keys.extend(imports(user, &format!("{base}.")));
             fb.users.push(User {
                 name,
                 from: "user-data".into(),
-                ssh_keys: keys.iter().filter_map(|k| key_summary(k)).collect(),
+                ssh_keys,
             });
         }
-        fb.password_login = user
-            .get("ssh_pwauth")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1"))
-            || user.has("password");
     }
+    super::login::login(img, user, seeded, &default_name, &mut fb);
     // What else user-data does: files, commands, packages.
     if seeded {
         let items = |key: &'static str| {
@@ -114,9 +129,18 @@ pub(super) fn first_boot(
         };
         for p in items("write_files") {
             if let Some(path) = user.get(&format!("{p}.path")) {
-                fb.writes.push(match user.get(&format!("{p}.permissions")) {
-                    Some(mode) => format!("{path} ({mode})"),
-                    None => path,
+                // Image reads come with key blocks already cut (Img::p_read): say so.
+                let secret = user
+                    .get(&format!("{p}.content"))
+                    .is_some_and(|c| c.contains(NOT_SHOWN));
+                let mut notes: Vec<String> =
+                    user.get(&format!("{p}.permissions")).into_iter().collect();
+                if secret {
+                    notes.push(format!("content {NOT_SHOWN}"));
+                }
+                fb.writes.push(match notes.is_empty() {
+                    true => path,
+                    false => format!("{path} ({})", notes.join(", ")),
                 });
             }
         }
@@ -153,82 +177,7 @@ pub(super) fn first_boot(
         }
     }
 
-    // Network: the seed's network-config, Snappy's interfaces.d.
-    if let Some(doc) = net {
-        let prefix = if doc.has("network.version") {
-            "network."
-        } else {
-            ""
-        };
-        let mut ifaces: Vec<String> = Vec::new();
-        for (k, _) in doc.entries() {
-            if let Some(rest) = k.strip_prefix(&format!("{prefix}ethernets.")) {
-                let name = rest.split('.').next().unwrap_or("").to_string();
-                if !ifaces.contains(&name) {
-                    ifaces.push(name);
-                }
-            }
-        }
-        for i in ifaces {
-            let base = format!("{prefix}ethernets.{i}");
-            for a in doc.list(&format!("{base}.addresses")).unwrap_or_default() {
-                fb.network.push(NetAddress {
-                    interface: i.clone(),
-                    address: a,
-                    from: "network-config".into(),
-                });
-            }
-            if doc
-                .get(&format!("{base}.dhcp4"))
-                .is_some_and(|v| v == "true")
-            {
-                fb.network.push(NetAddress {
-                    interface: i.clone(),
-                    address: "dhcp".into(),
-                    from: "network-config".into(),
-                });
-            }
-        }
-    }
-    if snappy {
-        let mut names: Vec<String> = img
-            .list("/etc/network/interfaces.d")
-            .into_iter()
-            .filter(|c| c.kind == EntryKind::File)
-            .map(|c| c.name)
-            .collect();
-        names.sort();
-        for name in names {
-            let path = format!("/etc/network/interfaces.d/{name}");
-            let text = img.read(&path).unwrap_or_default();
-            let (mut iface, mut addr, mut mask) = (None, None, None);
-            for l in text.lines() {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                match w.as_slice() {
-                    ["iface", i, "inet", m, ..] => {
-                        iface = Some(i.to_string());
-                        if *m == "dhcp" {
-                            addr = Some("dhcp".to_string());
-                        }
-                    }
-                    ["address", a, ..] => addr = Some(a.to_string()),
-                    ["netmask", m, ..] => mask = Some(m.to_string()),
-                    _ => {}
-                }
-            }
-            if let (Some(i), Some(a)) = (iface, addr) {
-                let address = match mask.and_then(|m| m.parse::<std::net::Ipv4Addr>().ok()) {
-                    Some(m) if a != "dhcp" => format!("{a}/{}", u32::from(m).count_ones()),
-                    _ => a,
-                };
-                fb.network.push(NetAddress {
-                    interface: i,
-                    address,
-                    from: path,
-                });
-            }
-        }
-    }
+    super::net::network(img, net, snappy, &mut fb);
 
     // Units enabled to start, with their first-boot conditions.
     let mut targets: Vec<String> = img

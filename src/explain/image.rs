@@ -2,6 +2,7 @@
 //! and path that hold it (Snappy 15.04's writable paths live on `writable`), and the
 //! partition an fstab line or a `file://` seed path means.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::fat::Fat;
 use crate::fs::{EntryKind, FsKind};
 use crate::probe::{self, ImageInfo};
+use crate::secret::redact_keys;
 
 /// Snappy 15.04 writable paths we read (`auto` → `system-data/<path>`; transition ones
 /// only once writable has them).
@@ -82,11 +84,17 @@ impl<'a> Img<'a> {
         Fat::open(probe::open_part(self.raw, &p.partition).ok()?, 0).ok()
     }
 
+    /// A file's bytes with every private key block cut out ([`redact_keys`]): nothing
+    /// explain reads off an image can carry key material into its output.
     pub(super) fn p_read(&self, n: u32, path: &str) -> Option<Vec<u8>> {
-        if let Some(r) = self.ext4.get(&n) {
-            return r.read(path).ok();
-        }
-        self.fat(n)?.read(path).ok()
+        let data = match self.ext4.get(&n) {
+            Some(r) => r.read(path).ok()?,
+            None => self.fat(n)?.read(path).ok()?,
+        };
+        Some(match redact_keys(&data) {
+            Cow::Borrowed(_) => data,
+            Cow::Owned(cut) => cut,
+        })
     }
 
     pub(super) fn p_exists(&self, n: u32, path: &str) -> bool {

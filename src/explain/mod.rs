@@ -10,6 +10,8 @@
 mod boot;
 mod engine;
 mod image;
+mod login;
+mod net;
 mod text;
 mod yaml;
 
@@ -164,9 +166,19 @@ pub struct FirstBoot {
     /// `user-data`, `meta-data` or `/etc/hostname`.
     pub hostname_from: Option<String>,
     pub users: Vec<User>,
-    /// user-data turns on SSH password login (`ssh_pwauth`) or sets a `password`.
+    /// A password works over SSH: sshd takes passwords and some account has one.
     pub password_login: bool,
+    /// sshd takes passwords (`ssh_pwauth`, else the image's sshd config, else yes).
+    pub ssh_password_auth: bool,
+    /// Where [`FirstBoot::ssh_password_auth`] comes from.
+    pub ssh_password_auth_from: String,
+    /// Accounts with a usable password (never the password itself).
+    pub passwords: Vec<Password>,
     pub network: Vec<NetAddress>,
+    /// Default gateways (`address` is the gateway).
+    pub gateways: Vec<NetAddress>,
+    /// DNS servers (`address` is the server).
+    pub dns: Vec<NetAddress>,
     pub units: Vec<Unit>,
     pub docker: Option<Docker>,
     pub swarm: Option<SwarmInfo>,
@@ -187,6 +199,13 @@ pub struct User {
     pub from: String,
     /// `type comment` of each key.
     pub ssh_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Password {
+    pub user: String,
+    /// `user-data password`, `user-data chpasswd`, `user-data users`, `/etc/shadow`.
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -726,6 +745,7 @@ fn explain_raw(info: &ImageInfo, raw: &Path, name: &Path) -> Explanation {
         default_user,
     );
     first_boot.runs.extend(user_scripts);
+    findings.extend(login::check(&first_boot));
     let docker_engine = engine::engine(&img, engine::node_env(&img).as_ref(), &mut findings);
     let version = installed_version(&img);
     let cloud_init = CloudInit {

@@ -49,9 +49,7 @@ pub(super) fn summary(ex: &Explanation) -> Vec<String> {
             u.from
         ));
     }
-    if fb.password_login {
-        s.push("SSH password login is enabled by user-data.".into());
-    }
+    s.push(password_line(ex));
     if !fb.writes.is_empty() {
         s.push(format!("user-data writes {}.", fb.writes.join(", ")));
     }
@@ -70,6 +68,7 @@ pub(super) fn summary(ex: &Explanation) -> Vec<String> {
     if fb.network.is_empty() {
         s.push("Network: the image's own setup (no network-config).".into());
     }
+    s.extend(gateway_dns(ex));
     for u in fb.units.iter().filter(|u| !u.conditions.is_empty()) {
         s.push(format!(
             "{} starts only if {}.",
@@ -97,6 +96,62 @@ pub(super) fn summary(ex: &Explanation) -> Vec<String> {
                 .map(|r| format!(", as {r}"))
                 .unwrap_or_default()
         ));
+    }
+    s
+}
+
+/// Whether a password gets anyone in over SSH, and why.
+fn password_line(ex: &Explanation) -> String {
+    let fb = &ex.first_boot;
+    let who: Vec<String> = fb
+        .passwords
+        .iter()
+        .map(|p| format!("{} (from {})", p.user, p.from))
+        .collect();
+    match (fb.ssh_password_auth, who.is_empty()) {
+        (true, false) => format!(
+            "SSH password login: on ({}); passwords for {}.",
+            fb.ssh_password_auth_from,
+            who.join(", ")
+        ),
+        (true, true) => format!(
+            "SSH password login: off: no account has a password (sshd would take one: {}).",
+            fb.ssh_password_auth_from
+        ),
+        (false, _) => format!("SSH password login: off ({}).", fb.ssh_password_auth_from),
+    }
+}
+
+/// The default gateway and DNS servers, per interface; a static address without a
+/// gateway is said plainly (the node reaches only its own subnet).
+fn gateway_dns(ex: &Explanation) -> Vec<String> {
+    let fb = &ex.first_boot;
+    let mut s = Vec::new();
+    for g in &fb.gateways {
+        s.push(format!(
+            "Gateway: {} via {} (from {}).",
+            g.interface, g.address, g.from
+        ));
+    }
+    let static_only = !fb.network.is_empty() && fb.network.iter().all(|n| n.address != "dhcp");
+    if fb.gateways.is_empty() && static_only {
+        s.push("Gateway: none set: the node reaches only its own subnet.".into());
+    }
+    let mut by_iface: Vec<(String, Vec<String>, String)> = Vec::new();
+    for d in &fb.dns {
+        match by_iface
+            .iter_mut()
+            .find(|(i, _, f)| *i == d.interface && *f == d.from)
+        {
+            Some((_, list, _)) => list.push(d.address.clone()),
+            None => by_iface.push((d.interface.clone(), vec![d.address.clone()], d.from.clone())),
+        }
+    }
+    for (i, list, from) in by_iface {
+        s.push(format!("DNS: {i} {} (from {from}).", list.join(", ")));
+    }
+    if fb.dns.is_empty() && static_only {
+        s.push("DNS: none set for the static address.".into());
     }
     s
 }

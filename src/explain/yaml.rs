@@ -3,11 +3,13 @@
 //! (duplicate keys keep the last value, as PyYAML does), and flattened so every scalar sits
 //! under its dotted path, list items under their index (`users.0.name`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::cloudinit::yaml::{self, YamlError};
+use crate::secret::redact_keys;
 
 #[derive(Debug, Default, Clone)]
 pub struct Doc {
@@ -75,7 +77,13 @@ impl Doc {
         }
     }
 
+    /// Stores a scalar with any private key block cut out: a key decoded from a base64
+    /// part of user-data never reaches explain's output.
     fn set(&mut self, path: String, value: String) {
+        let value = match redact_keys(value.as_bytes()) {
+            Cow::Borrowed(_) => value,
+            Cow::Owned(cut) => String::from_utf8_lossy(&cut).into_owned(),
+        };
         if self.values.insert(path.clone(), value).is_none() {
             self.order.push(path);
         }

@@ -14,6 +14,8 @@ use crate::docker::provision::Provision;
 
 mod next;
 
+pub use next::shell_word;
+
 #[derive(Debug, Serialize)]
 pub struct BuildSummary {
     pub image: Upstream,

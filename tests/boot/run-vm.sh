@@ -22,9 +22,10 @@
 #         reset at once (apt fails fast and the first boot retries), and socat exits when
 #         either side closes (netcat-openbsd would not: it waits for the guest to close).
 #
-# Acceleration: KVM when /dev/kvm is usable (probed by creating the same machine and CPU,
-# paused: a /dev/kvm that opens but cannot set up a vCPU, as on nested PVM hosts, means TCG),
-# else TCG. CLEM_BOOT_ACCEL=tcg|kvm forces.
+# Acceleration: KVM when /dev/kvm really runs a guest (probed by booting the guest's kernel
+# with no root for a moment and looking for its banner: a /dev/kvm that opens, even one that
+# creates a paused vCPU, may still fail on the first instructions on nested hosts), else
+# TCG. CLEM_BOOT_ACCEL=tcg|kvm forces.
 # STATEDIR receives: disk.qcow2, vmlinuz, initrd.img, console.log (serial), qemu.log,
 # qemu.pid, accel. `stop` kills that pid (TERM, then KILL) and is safe to repeat.
 set -euo pipefail
@@ -71,12 +72,27 @@ stop() {
     rm -f "$pidfile"
 }
 
+# $1: a kernel to try. KVM counts as usable only when that kernel, booted with KVM for a
+# few seconds, prints its banner: a /dev/kvm can open, create a paused vCPU and still fail
+# on the first instructions (kvm-pvm's "INTERNAL_ERROR in batch emul" on nested hosts),
+# leaving a guest that never prints a line.
+kvm_boots() {
+    local log
+    log=$(mktemp)
+    # With no root the kernel panics and qemu exits (-no-reboot) within a second or two.
+    timeout 15 qemu-system-x86_64 -accel kvm -machine q35 -cpu max -m 256 -nodefaults \
+        -display none -monitor none -serial "file:$log" -no-reboot -kernel "$1" \
+        -append "console=ttyS0 panic=-1 root=/dev/clem-none" </dev/null >/dev/null 2>&1 || true
+    local ok=1
+    grep -q "Linux version" "$log" && ok=0
+    rm -f "$log"
+    return "$ok"
+}
+
 accel() {
     if [ -n "${CLEM_BOOT_ACCEL:-}" ]; then
         echo "$CLEM_BOOT_ACCEL"
-    elif [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
-        echo quit | timeout 20 qemu-system-x86_64 -accel kvm -machine q35 -cpu max -nodefaults \
-            -display none -monitor stdio -S >/dev/null 2>&1; then
+    elif [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_boots "$1"; then
         echo kvm
     else
         echo tcg
@@ -118,7 +134,7 @@ start() {
     qemu-img create -q -f qcow2 -F raw -b "$image" "$dir/disk.qcow2"
 
     local a slow=""
-    a=$(accel)
+    a=$(accel "$dir/vmlinuz")
     # Four TCG guests on two cores: udev can take longer than systemd's 90 s to announce
     # a disk, and the boot would fall into emergency mode. Give devices and units time.
     if [ "$a" = tcg ]; then

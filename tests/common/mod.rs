@@ -248,3 +248,23 @@ pub fn plant_cloud_init_version(img: &Path, index: usize, version: &str) {
     );
     std::fs::remove_file(&vpy).unwrap();
 }
+
+/// `build --node NODES --ssh-key <the fixture key> --out DIR/out EXTRA…` run in `dir` (the
+/// bundled MBR sample unless EXTRA gives `--image`); it must succeed. Returns `dir/out`.
+pub fn build_nodes(dir: &Path, nodes: &str, extra: &[&str]) -> PathBuf {
+    let key = fixture("keys/test_ed25519.pub");
+    let out = dir.join("out");
+    let mut args = vec![
+        "build",
+        "--node",
+        nodes,
+        "--ssh-key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = clem(&args, dir);
+    assert!(o.status.success(), "build: {}", stderr(&o));
+    out
+}

@@ -362,6 +362,12 @@ impl Ext4Reader {
         Ok(entry)
     }
 
+    /// The entry at `path` (a final symlink not followed), as a listing gives it.
+    pub fn stat(&self, path: &str) -> Result<Entry, Ext4ReadError> {
+        let real = self.resolve(path, false)?;
+        self.entry(&real, path.to_string())
+    }
+
     /// (permission bits, uid, gid) of `path`, not following a final symlink.
     pub fn owner(&self, path: &str) -> Result<(u16, u32, u32), Ext4ReadError> {
         let md = self.lstat(&self.resolve(path, false)?)?;
