@@ -126,6 +126,32 @@ fn the_text_summary_lists_each_node_once_and_the_next_commands() {
         text.contains("clem-image status --node rpi1,rpi2 --wait"),
         "{text}"
     );
+    // The printed `clem-image env` line really sets docker's variables.
+    let eval = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("eval \"$(clem-image env"))
+        .unwrap_or_else(|| panic!("no env line: {text}"));
+    let eval = eval.split("; docker").next().unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{eval}; echo \"$DOCKER_HOST $DOCKER_CERT_PATH\""))
+        .current_dir(tmp.path())
+        .env("HOME", tmp.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    let vars = stdout(&o);
+    assert!(
+        vars.starts_with("tcp://rpi1:2376 /"),
+        "{vars}{}",
+        stderr(&o)
+    );
+    assert!(vars.trim_end().ends_with("clem-cluster/client"), "{vars}");
     // Notes and warnings go to stderr only; the image list is not repeated there.
     assert!(
         !text.contains("warning:") && !text.contains("note:"),

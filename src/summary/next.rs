@@ -49,7 +49,7 @@ pub(super) fn steps(s: &BuildSummary, built: &Built, how: &Invocation<'_>) -> Ve
             .collect(),
     });
     steps.push(power_on(s, built, how));
-    if let Some(step) = docker_cli(s, built) {
+    if let Some(step) = docker_cli(s, built, how) {
         steps.push(step);
     }
     if let Some(first) = s.nodes.first() {
@@ -90,26 +90,22 @@ fn power_on(s: &BuildSummary, built: &Built, how: &Invocation<'_>) -> NextStep {
     let mut commands = Vec::new();
     if built.cluster.docker == DockerExposure::Tls {
         what.push_str(", then the swarm forms. Watch it:");
-        let target = match how.config {
-            Some(c) => format!("--config {}", word(c)),
+        let nodes = match how.config {
+            Some(_) => String::new(),
             None => {
                 let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
-                let dir = if built.cluster.dir == Path::new("clem-cluster") {
-                    String::new()
-                } else {
-                    format!(" --cluster-dir {}", word(&built.cluster.dir))
-                };
-                format!("--node {}{dir}", names.join(","))
+                format!(" --node {}", names.join(","))
             }
         };
-        commands.push(format!("clem-image status {target} --wait 15m"));
+        let cluster = cluster_flag(how, &built.cluster.dir);
+        commands.push(format!("clem-image status{nodes}{cluster} --wait 15m"));
     } else {
         what.push('.');
     }
     NextStep { what, commands }
 }
 
-fn docker_cli(s: &BuildSummary, built: &Built) -> Option<NextStep> {
+fn docker_cli(s: &BuildSummary, built: &Built, how: &Invocation<'_>) -> Option<NextStep> {
     let manager = s
         .nodes
         .iter()
@@ -123,12 +119,23 @@ fn docker_cli(s: &BuildSummary, built: &Built) -> Option<NextStep> {
         DockerExposure::Tls => {
             let certs = s.docker.cert_path.as_deref()?;
             Some(NextStep {
-                what: format!("Talk to {}'s docker with your certificate:", manager.name),
-                commands: vec![format!(
-                    "DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={} docker -H tcp://{}:2376 {verb}",
-                    word(certs),
-                    manager.host
-                )],
+                what: format!(
+                    "Talk to {}'s docker with your certificate (or set the variables with \
+                     `clem-image env`):",
+                    manager.name
+                ),
+                commands: vec![
+                    format!(
+                        "DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={} docker -H tcp://{}:2376 {verb}",
+                        word(certs),
+                        manager.host
+                    ),
+                    format!(
+                        "eval \"$(clem-image env {}{})\"; docker {verb}",
+                        manager.name,
+                        cluster_flag(how, &built.cluster.dir)
+                    ),
+                ],
             })
         }
         DockerExposure::InsecureTcp => Some(NextStep {
@@ -139,5 +146,15 @@ fn docker_cli(s: &BuildSummary, built: &Built) -> Option<NextStep> {
             commands: vec![format!("docker -H tcp://{}:2375 {verb}", manager.host)],
         }),
         DockerExposure::None => None,
+    }
+}
+
+/// ` --config FILE`, or ` --cluster-dir DIR` when that is not the default: how later
+/// commands find this build's cluster.
+fn cluster_flag(how: &Invocation<'_>, dir: &Path) -> String {
+    match how.config {
+        Some(c) => format!(" --config {}", word(c)),
+        None if dir == Path::new("clem-cluster") => String::new(),
+        None => format!(" --cluster-dir {}", word(dir)),
     }
 }
