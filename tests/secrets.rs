@@ -14,21 +14,10 @@ use serde_json::Value;
 /// extra `args`.
 fn build(dir: &Path, sample: &str, nodes: &str, out: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(out);
-    let (image, key) = (fixture(sample), fixture("keys/test_ed25519.pub"));
-    let mut all = vec![
-        "build",
-        "--image",
-        image.to_str().unwrap(),
-        "--node",
-        nodes,
-        "--ssh-key",
-        key.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let image = fixture(sample);
+    let mut all = vec!["--image", image.to_str().unwrap()];
     all.extend_from_slice(args);
-    let o = clem(&all, dir);
-    assert!(o.status.success(), "build: {}", stderr(&o));
+    build_nodes_with(dir, &fixture("keys/test_ed25519.pub"), &out, nodes, &all);
     out
 }
 

@@ -36,19 +36,7 @@ fn an_rfc4716_key_lands_as_the_openssh_line() {
     let rfc = tmp.path().join("key.rfc");
     export_rfc4716(&public, &rfc);
     let out = tmp.path().join("out");
-    let o = clem(
-        &[
-            "build",
-            "--node",
-            "rpi1",
-            "--ssh-key",
-            rfc.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    build_nodes_with(tmp.path(), &rfc, &out, "rpi1", &[]);
     let img = out.join("rpi1.img");
     let p4 = tmp.path().join("p4");
     extract(&img, &sfdisk_parts(&img)[3], &p4);

@@ -19,19 +19,7 @@ impl Built {
         let tmp = tempfile::tempdir().unwrap();
         let (_, public) = keygen(tmp.path(), "key");
         let out = tmp.path().join("out");
-        let o = clem(
-            &[
-                "build",
-                "--node",
-                "rpi1",
-                "--ssh-key",
-                public.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        build_nodes_with(tmp.path(), &public, &out, "rpi1", &[]);
         Built { tmp, out }
     }
 

@@ -252,8 +252,13 @@ pub fn plant_cloud_init_version(img: &Path, index: usize, version: &str) {
 /// `build --node NODES --ssh-key <the fixture key> --out DIR/out EXTRA…` run in `dir` (the
 /// bundled MBR sample unless EXTRA gives `--image`); it must succeed. Returns `dir/out`.
 pub fn build_nodes(dir: &Path, nodes: &str, extra: &[&str]) -> PathBuf {
-    let key = fixture("keys/test_ed25519.pub");
     let out = dir.join("out");
+    build_nodes_with(dir, &fixture("keys/test_ed25519.pub"), &out, nodes, extra);
+    out
+}
+
+/// `build --node NODES --ssh-key KEY --out OUT EXTRA…` run in `dir`; it must succeed.
+pub fn build_nodes_with(dir: &Path, key: &Path, out: &Path, nodes: &str, extra: &[&str]) {
     let mut args = vec![
         "build",
         "--node",
@@ -266,5 +271,4 @@ pub fn build_nodes(dir: &Path, nodes: &str, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     let o = clem(&args, dir);
     assert!(o.status.success(), "build: {}", stderr(&o));
-    out
 }
