@@ -24,6 +24,7 @@ pub mod outdir;
 pub mod overlay;
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod source;
 pub mod sshkey;
 pub mod testhook;
