@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use thiserror::Error;
 
 use crate::bmap::{Bmap, ChecksumType, Hasher};
+use crate::progress::StreamBar;
 use crate::source::{xz_index, Compression, Source, SourceError};
 
 /// Transfer size: large enough for full-speed sequential I/O, small enough for three of them
@@ -138,13 +139,23 @@ pub fn image_size(path: &Path) -> Result<u64, FlashError> {
             })
         }
         _ => {
+            // This pass can take minutes for a large image: show it (a terminal only).
+            let bar = StreamBar::new(src.expected_len(), "measuring");
             let mut buf = vec![0u8; 1 << 20];
             let mut total = 0u64;
             loop {
-                match src.read_chunk(&mut buf)? {
-                    0 => return Ok(total),
-                    n => total += n as u64,
+                match src.read_chunk(&mut buf) {
+                    Ok(0) => {
+                        bar.finish(total, "measured");
+                        return Ok(total);
+                    }
+                    Ok(n) => total += n as u64,
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(e.into());
+                    }
                 }
+                bar.set(total);
             }
         }
     }
@@ -283,6 +294,8 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
         },
     )?;
     drop(ticker);
+    // Rate limiting may have skipped the last frames: the full bar is shown once.
+    bar.force_draw();
     // The stream must end where the image does, its trailer checked: a decoder only reports
     // a bad checksum or trailing garbage when asked for the bytes after the last.
     input.finish(size)?;
@@ -348,6 +361,9 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
         },
     );
     drop(ticker);
+    if checked.is_ok() {
+        bar.force_draw();
+    }
     bar.finish_and_clear();
     match (checked, bad_span) {
         (Ok(()), _) => {}
@@ -523,14 +539,7 @@ fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:9} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what);
-    bar
+    crate::progress::bytes_bar(Some(total), what)
 }
 
 /// Image bytes by offset. Raw images are read in place (so a bmap skips holes for free);

@@ -2,9 +2,9 @@
 //! decoded bytes, with a percentage only where the total is known) and one line per node
 //! naming the phase it is in.
 //!
-//! Everything here draws on stderr, and only when stderr is a terminal (indicatif also
-//! stays quiet for `TERM=dumb`): piped or logged output gets the ordinary lines and never a
-//! carriage return or an escape sequence.
+//! Everything here draws on stderr, and only when stderr is a terminal ([`enabled`]):
+//! piped or logged output gets the ordinary lines and never a carriage return or an escape
+//! sequence.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Whether progress is drawn at all.
+/// Whether progress is drawn at all: stderr is a terminal that can move its cursor
+/// (`TERM` set and not `dumb`, as indicatif itself decides).
 pub fn enabled() -> bool {
-    std::io::stderr().is_terminal()
+    let dumb = std::env::var("TERM").map_or(true, |t| t == "dumb");
+    std::io::stderr().is_terminal() && !dumb
 }
 
 fn draw_target() -> ProgressDrawTarget {

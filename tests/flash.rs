@@ -299,7 +299,12 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     ok(&o);
-    assert!(stderr(&o).contains("NOT verified"));
+    // The result is the command's output: stdout, not a diagnostic.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("NOT verified"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[test]

@@ -74,3 +74,25 @@ pub fn uncompressed_size(f: &File) -> Result<u64, String> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn size_of(bytes: &[u8]) -> Result<u64, String> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        uncompressed_size(&f)
+    }
+
+    #[test]
+    fn the_index_gives_the_size_and_damage_is_an_error() {
+        let mut enc = xz2::write::XzEncoder::new(Vec::new(), 1);
+        enc.write_all(&vec![3u8; 100_000]).unwrap();
+        let xz = enc.finish().unwrap();
+        assert_eq!(size_of(&xz), Ok(100_000));
+        assert!(size_of(&xz[..xz.len() - 1]).is_err());
+        assert!(size_of(b"not xz at all, but long enough to have a footer").is_err());
+    }
+}
