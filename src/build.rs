@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::HumanBytes;
 use tempfile::NamedTempFile;
 use thiserror::Error;
 
@@ -33,7 +33,8 @@ use crate::node::NodeName;
 use crate::outdir::{OutDir, OutDirError, Staged, SIDECAR_MODE};
 use crate::plan::{FileOp, HostFile, NodePlan, OpKind};
 use crate::probe::{self, ImageInfo, ProbeError};
-use crate::source::{split_io_error, Source, SourceError};
+use crate::progress::{Board, Phase, PhaseBar, StreamBar};
+use crate::source::{split_io_error, Compression, Source, SourceError};
 use crate::sshkey::PublicKey;
 use crate::testhook;
 use crate::verify::{self, Manifest, VerifyError};
@@ -137,8 +138,8 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
     let mut source = Source::open(&opts.image)?;
     let out = OutDir::claim(&opts.out)?;
     let base = out.temp_file("base")?;
-    let checkpoints = decompress(&mut source, base.as_file(), base.path(), opts.sha256)?;
-    log(format!("decompressed {}", opts.image.display()));
+    let (checkpoints, len) = decompress(&mut source, base.as_file(), base.path(), opts.sha256)?;
+    log(decoded_note(&source, len));
     testhook::point("decompressed");
 
     // 2. Disk and file systems: what the image is and where things go.
@@ -221,17 +222,36 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         .min(plans.len());
     let (tx, rx) = std::sync::mpsc::channel::<(usize, NodeResult)>();
     let mut nodes = Vec::new();
+    // One line per node on a terminal, saying which phase it is in.
+    let board = Board::new();
+    let bars: Vec<PhaseBar> = plans
+        .iter()
+        .map(|p| board.line(p.node.as_str(), Phase::Queued))
+        .collect();
+    let base_bar = board.line("base", Phase::Map);
     std::thread::scope(|scope| -> Result<(), BuildError> {
         let base_path = base.path();
         let base_bmap = &base_bmap;
+        let base_bar = &base_bar;
         scope.spawn(move || {
             let map = Bmap::chunked_from_file(base_path).map_err(|e| e.to_string());
+            match map {
+                Ok(_) => base_bar.finish("block map made"),
+                Err(_) => base_bar.fail("block map failed"),
+            }
             let _ = base_bmap.set(map);
         });
         for _ in 0..workers {
             let tx = tx.clone();
-            let (next, failed, plans, info, checkpoints, out) =
-                (&next, &failed, &plans, &info, checkpoints.as_ref(), &out);
+            let (next, failed, plans, info, checkpoints, out, bars) = (
+                &next,
+                &failed,
+                &plans,
+                &info,
+                checkpoints.as_ref(),
+                &out,
+                &bars,
+            );
             let base_file = base.as_file();
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -239,16 +259,21 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
                     break;
                 }
                 let mut lines = Vec::new();
-                let result = patch_node(opts, out, info, base_file, &plans[i], &mut |l| {
-                    lines.push(l)
-                })
-                .and_then(|patched| {
-                    let map = base_bmap.wait().as_ref().map_err(|e| BuildError::Io {
+                let bar = &bars[i];
+                let base_map = || {
+                    base_bmap.wait().as_ref().map_err(|e| BuildError::Io {
                         path: base_path.to_owned(),
                         source: std::io::Error::other(e.clone()),
-                    })?;
-                    publish_node(out, checkpoints, map, patched)
-                });
+                    })
+                };
+                let result = patch_node(opts, out, info, base_file, &plans[i], bar, &mut |l| {
+                    lines.push(l)
+                })
+                .and_then(|patched| publish_node(out, checkpoints, &base_map, patched, bar));
+                match &result {
+                    Ok(_) => bar.finish("written"),
+                    Err(_) => bar.fail("failed"),
+                }
                 if result.is_err() {
                     failed.store(true, Ordering::Relaxed);
                 }
@@ -266,7 +291,7 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
             done[i] = Some(r);
             while let Some(Some((lines, result))) = done.get_mut(shown).map(Option::take) {
                 for l in lines {
-                    log(l);
+                    board.suspend(|| log(l));
                 }
                 match result {
                     Ok(out) => nodes.push(out),
@@ -374,40 +399,54 @@ fn swarm_image_file(path: &Path) -> Result<HostFile, BuildError> {
 type NodeResult = (Vec<String>, Result<NodeOutput, BuildError>);
 
 /// Decompresses into `dst` (sparse). With `hash`, a second thread hashes the stream,
-/// keeping checkpoints from which each node's whole-image hash resumes.
+/// keeping checkpoints from which each node's whole-image hash resumes. Progress counts
+/// decoded bytes against the size the format records, if it does. Returns the checkpoints
+/// and the image's size.
 fn decompress(
     source: &mut Source,
     dst: &File,
     dst_path: &Path,
     hash: bool,
-) -> Result<Option<Checkpoints>, BuildError> {
-    let bar = ProgressBar::new(source.input_len());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} read, {binary_bytes_per_sec}, eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
+) -> Result<(Option<Checkpoints>, u64), BuildError> {
+    let raw = source.compression() == Compression::None;
+    let bar = StreamBar::new(
+        source.expected_len(),
+        if raw { "copying" } else { "decompressing" },
     );
-    bar.set_message("decompressing");
-    let consumed = source.consumed();
     let hasher = hash.then(CheckpointHasher::start);
-    let result = write_sparse(source, dst, |chunk, _| {
+    let result = write_sparse(source, dst, |chunk, pos| {
         if let Some(h) = &hasher {
             h.feed(chunk.to_vec());
         }
-        bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed))
+        bar.set(pos)
     });
-    bar.finish_and_clear();
+    match &result {
+        Ok(len) => bar.finish(*len, if raw { "copied" } else { "decompressed" }),
+        Err(_) => bar.abandon(),
+    }
     let checkpoints = hasher.map(CheckpointHasher::finish);
-    result.map_err(|e| match split_io_error(e) {
+    let len = result.map_err(|e| match split_io_error(e) {
         Ok(se) => BuildError::Source(se),
         Err(source) => BuildError::Io {
             path: dst_path.to_owned(),
             source,
         },
     })?;
-    Ok(checkpoints)
+    Ok((checkpoints, len))
+}
+
+/// The line saying what came out of the input: "decompressed" only when something was.
+fn decoded_note(source: &Source, len: u64) -> String {
+    let size = format!("{len} bytes ({})", HumanBytes(len));
+    match source.compression() {
+        Compression::None => format!("copied {}: {size}, a raw image", source.path().display()),
+        c => format!(
+            "decompressed {}: {size} from {} of {}",
+            source.path().display(),
+            HumanBytes(source.input_len()),
+            c.name()
+        ),
+    }
 }
 
 /// A node image, patched and verified under its temporary name, not yet hashed.
@@ -426,15 +465,19 @@ fn patch_node(
     info: &ImageInfo,
     base: &File,
     plan: &NodePlan,
+    bar: &PhaseBar,
     log: &mut dyn FnMut(String),
 ) -> Result<Patched, BuildError> {
     let name = format!("{}.img", plan.node);
     let tmp = out.temp_file(&name)?;
+    bar.phase(Phase::Copy);
     copy_sparse(base, tmp.as_file()).map_err(io_err(tmp.path()))?;
+    bar.phase(Phase::Patch);
     let written = apply(tmp.path(), info, plan, opts.epoch)?;
 
     let mut manifest = Manifest::new(plan, &name, &info.table);
     manifest.sample = opts.sample;
+    bar.phase(Phase::Verify);
     verify::verify_image(tmp.path(), &manifest.table, &manifest.injected).map_err(|source| {
         BuildError::Verify {
             node: plan.node.clone(),
@@ -443,6 +486,7 @@ fn patch_node(
     })?;
     // Will what we wrote be read? A seed that would be ignored is an error, never a
     // silent success; doubtful cases are warnings (errors with --strict).
+    bar.phase(Phase::Seed);
     let findings = explain::check_seed(info, tmp.path());
     let mut errors = Vec::new();
     for f in findings {
@@ -472,11 +516,12 @@ fn patch_node(
 /// Hashes a patched node (its block map from the base's, and with `--sha256` the whole
 /// image from the base's checkpoints), writes its sidecars, and publishes them with the
 /// image as a set ([`OutDir::publish`]).
-fn publish_node(
+fn publish_node<'m>(
     out: &OutDir,
     checkpoints: Option<&Checkpoints>,
-    base_bmap: &Bmap,
+    base_bmap: &dyn Fn() -> Result<&'m Bmap, BuildError>,
     p: Patched,
+    bar: &PhaseBar,
 ) -> Result<NodeOutput, BuildError> {
     let Patched {
         node,
@@ -487,6 +532,7 @@ fn publish_node(
     } = p;
     let sha256 = match checkpoints {
         Some(cps) => {
+            bar.phase(Phase::Hash);
             let len = tmp.as_file().metadata().map_err(io_err(tmp.path()))?.len();
             let first_change = written.lowest().unwrap_or(len);
             Some(
@@ -496,7 +542,9 @@ fn publish_node(
         }
         None => None,
     };
-    let bmap = base_bmap
+    // The base's map may still be in the making.
+    bar.phase(Phase::Map);
+    let bmap = base_bmap()?
         .derive(tmp.as_file(), tmp.path(), &written)
         .map_err(|e| BuildError::Io {
             path: tmp.path().to_owned(),
@@ -504,6 +552,7 @@ fn publish_node(
         })?;
     let mut xml = Vec::new();
     bmap.write_xml(&mut xml).map_err(io_err(tmp.path()))?;
+    bar.phase(Phase::Publish);
     let bmap_path = out.join(&format!("{name}.bmap"));
     let manifest_path = out.join(&format!("{node}.manifest.json"));
     let sums_path = out.join(&format!("{name}.sha256"));

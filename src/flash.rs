@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use thiserror::Error;
 
 use crate::bmap::{Bmap, ChecksumType, Hasher};
-use crate::source::{Compression, Source, SourceError};
+use crate::progress::StreamBar;
+use crate::source::{xz_index, Compression, Source, SourceError};
 
 /// Transfer size: large enough for full-speed sequential I/O, small enough for three of them
 /// to sit in memory.
@@ -132,19 +133,29 @@ pub fn image_size(path: &Path) -> Result<u64, FlashError> {
                 path: path.to_owned(),
                 source,
             })?;
-            xz_uncompressed_size(&f).map_err(|detail| FlashError::UnknownSize {
+            xz_index::uncompressed_size(&f).map_err(|detail| FlashError::UnknownSize {
                 path: path.to_owned(),
                 detail,
             })
         }
         _ => {
+            // This pass can take minutes for a large image: show it (a terminal only).
+            let bar = StreamBar::new(src.expected_len(), "measuring");
             let mut buf = vec![0u8; 1 << 20];
             let mut total = 0u64;
             loop {
-                match src.read_chunk(&mut buf)? {
-                    0 => return Ok(total),
-                    n => total += n as u64,
+                match src.read_chunk(&mut buf) {
+                    Ok(0) => {
+                        bar.finish(total, "measured");
+                        return Ok(total);
+                    }
+                    Ok(n) => total += n as u64,
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(e.into());
+                    }
                 }
+                bar.set(total);
             }
         }
     }
@@ -283,6 +294,8 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
         },
     )?;
     drop(ticker);
+    // Rate limiting may have skipped the last frames: the full bar is shown once.
+    bar.force_draw();
     // The stream must end where the image does, its trailer checked: a decoder only reports
     // a bad checksum or trailing garbage when asked for the bytes after the last.
     input.finish(size)?;
@@ -348,6 +361,9 @@ pub fn flash(job: &FlashJob, cancel: &AtomicBool) -> Result<FlashReport, FlashEr
         },
     );
     drop(ticker);
+    if checked.is_ok() {
+        bar.force_draw();
+    }
     bar.finish_and_clear();
     match (checked, bad_span) {
         (Ok(()), _) => {}
@@ -523,14 +539,7 @@ fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:9} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what);
-    bar
+    crate::progress::bytes_bar(Some(total), what)
 }
 
 /// Image bytes by offset. Raw images are read in place (so a bmap skips holes for free);
@@ -886,75 +895,6 @@ impl Drop for AlignedBuf {
         // SAFETY: allocated in `new` with this very layout.
         unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) }
     }
-}
-
-/// Sums the uncompressed sizes in every stream's index, walking the file from its end.
-/// This is what `xz --list` reports, read without decoding anything.
-pub fn xz_uncompressed_size(f: &File) -> Result<u64, String> {
-    let len = f.metadata().map_err(|e| e.to_string())?.len();
-    let read = |off: u64, n: usize| -> Result<Vec<u8>, String> {
-        let mut v = vec![0u8; n];
-        f.read_exact_at(&mut v, off).map_err(|e| e.to_string())?;
-        Ok(v)
-    };
-    let mut pos = len;
-    let mut total = 0u64;
-    while pos > 0 {
-        // Stream padding: zero bytes in multiples of four between and after streams.
-        while pos >= 4 && read(pos - 4, 4)? == [0, 0, 0, 0] {
-            pos -= 4;
-        }
-        if pos < 24 {
-            return Err("file too short for an xz stream".into());
-        }
-        let footer = read(pos - 12, 12)?;
-        if &footer[10..12] != b"YZ" {
-            return Err("no xz stream footer".into());
-        }
-        let backward =
-            (u32::from_le_bytes([footer[4], footer[5], footer[6], footer[7]]) as u64 + 1) * 4;
-        if backward + 24 > pos {
-            return Err("bad index size in the stream footer".into());
-        }
-        let index = read(pos - 12 - backward, backward as usize)?;
-        if index[0] != 0 {
-            return Err("bad index indicator".into());
-        }
-        let mut i = 1;
-        let mut varint = || -> Result<u64, String> {
-            let mut v = 0u64;
-            for shift in 0..9 {
-                let b = *index.get(i).ok_or("index truncated")?;
-                i += 1;
-                v |= ((b & 0x7f) as u64) << (7 * shift);
-                if b & 0x80 == 0 {
-                    return Ok(v);
-                }
-            }
-            Err("bad number in the index".into())
-        };
-        let records = varint()?;
-        let mut blocks = 0u64;
-        for _ in 0..records {
-            let unpadded = varint()?;
-            let uncompressed = varint()?;
-            blocks = blocks
-                .checked_add(unpadded.div_ceil(4) * 4)
-                .ok_or("index sizes overflow")?;
-            total = total
-                .checked_add(uncompressed)
-                .ok_or("index sizes overflow")?;
-        }
-        let stream_len = 12 + blocks + backward + 12;
-        if stream_len > pos {
-            return Err("index describes more data than the file holds".into());
-        }
-        pos -= stream_len;
-        if read(pos, 6)? != [0xFD, b'7', b'z', b'X', b'Z', 0x00] {
-            return Err("no xz stream header where the index says one starts".into());
-        }
-    }
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod outdir;
 pub mod overlay;
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod secret;
 pub mod source;
 pub mod sshkey;

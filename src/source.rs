@@ -7,6 +7,7 @@
 //! few buffers whatever the image's size.
 
 mod detect;
+pub mod xz_index;
 mod zipped;
 mod zstd_frames;
 
@@ -77,8 +78,10 @@ impl Compression {
 pub struct Source {
     path: PathBuf,
     compression: Compression,
-    /// Size of the input file on disk (the compressed size), for progress.
+    /// Size of the input file on disk (the compressed size).
     input_len: u64,
+    /// The decoded size, where the format records it (see [`Source::expected_len`]).
+    expected_len: Option<u64>,
     reader: Box<dyn Read + Send>,
     /// Decompressed bytes handed out so far, for error messages.
     offset: u64,
@@ -129,6 +132,11 @@ impl Source {
             }
         };
         file.rewind().map_err(open_err)?;
+        let mut expected_len = match compression {
+            Compression::None => Some(input_len),
+            Compression::Xz => xz_index::uncompressed_size(&file).ok(),
+            _ => None,
+        };
         let consumed = Arc::new(AtomicU64::new(0));
         let counted = Counting {
             inner: file,
@@ -147,6 +155,7 @@ impl Source {
                         path: path.to_owned(),
                         detail: p.to_string(),
                     })?;
+                expected_len = Some(entry.size());
                 Box::new(entry)
             }
         };
@@ -154,6 +163,7 @@ impl Source {
             path: path.to_owned(),
             compression,
             input_len,
+            expected_len,
             reader,
             offset: 0,
             consumed,
@@ -170,6 +180,15 @@ impl Source {
 
     pub fn input_len(&self) -> u64 {
         self.input_len
+    }
+
+    /// How many bytes the stream will decode to, where the format records it: a raw
+    /// image's length, the sum of an xz file's indexes (which the decoder checks), a zip
+    /// entry's size from the central directory. `None` for gzip (its trailer holds the size
+    /// modulo 4 GiB, and only of the last member: a 5 GiB image would claim 1 GiB), zstd and
+    /// bzip2 (no size, or one per frame only). Progress only: the decoded stream decides.
+    pub fn expected_len(&self) -> Option<u64> {
+        self.expected_len
     }
 
     /// Compressed (input) bytes consumed so far; shared so a progress thread can read it.

@@ -84,7 +84,9 @@ fn raw_image_to_a_file_is_byte_identical() {
     let o = flash(&["--yes", s(&img), s(&out)], &[]);
     ok(&o);
     assert_eq!(fs::read(&img).unwrap(), fs::read(&out).unwrap());
-    assert!(stderr(&o).contains("verified"), "{}", stderr(&o));
+    // The summary is the command's output (stdout); stderr is for warnings.
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("verified in"), "{out}");
 }
 
 #[test]
@@ -299,7 +301,12 @@ fn corruption_between_write_and_verify_is_reported_with_its_offset() {
         &[("CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE", &off)],
     );
     ok(&o);
-    assert!(stderr(&o).contains("NOT verified"));
+    // The result is the command's output: stdout, not a diagnostic.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("NOT verified"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! `clem-image flash`: the command-line edge of `clem_image::flash`.
 
+mod report;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,10 @@ pub struct FlashArgs {
     /// Skip reading the card back after writing.
     #[arg(long)]
     pub no_verify: bool,
+    /// Print the result as JSON on stdout (target, image, node, bytes written, verified,
+    /// timings, next step) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl FlashArgs {
@@ -91,6 +97,11 @@ fn catch_sigint() {
 
 pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
     let (image, device, bmap_path) = args.resolve()?;
+    let facts = report::image_facts(&image, args.node.as_deref(), &mut |n| eprintln!("{n}"));
+    // Before anything is asked or written: a test image must not be mistaken for a real one.
+    if let Some(w) = report::sample_warning(&facts, &image) {
+        eprintln!("{w}");
+    }
     let bmap = match &bmap_path {
         Some(p) => Some(Bmap::load(p)?),
         None => None,
@@ -115,27 +126,35 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         create_mode,
         image_size: known_size,
         verify: !args.no_verify,
-        progress: std::io::stderr().is_terminal(),
+        progress: clem_image::progress::enabled(),
         corrupt_after_write,
     };
     catch_sigint();
     match flash::flash(&job, &INTERRUPTED) {
         Ok(r) => {
-            let secs = |d: std::time::Duration| d.as_secs_f64();
-            eprintln!(
-                "Wrote {} to {} in {:.1} s{}{}",
-                human_bytes(r.bytes_written),
-                device.display(),
-                secs(r.write_time),
-                if r.direct_io { "" } else { " (cached I/O)" },
-                if r.verified {
-                    format!("; verified in {:.1} s", secs(r.verify_time))
-                } else {
-                    "; NOT verified (--no-verify)".to_string()
-                }
-            );
-            if let Some(h) = r.image_sha256 {
-                eprintln!("Image SHA-256: {h}");
+            let device_target = !is_file;
+            let next = report::next_step(&facts, &device, device_target, r.verified);
+            if args.json {
+                print_json(&report::FlashJson {
+                    image: &image,
+                    target: &device,
+                    target_is_device: device_target,
+                    node: facts.node.as_ref().map(|n| n.as_str()),
+                    sample: facts.sample,
+                    manifest: facts.manifest.as_deref(),
+                    bmap: bmap_path.as_deref(),
+                    image_size: r.image_size,
+                    bytes_written: r.bytes_written,
+                    verified: r.verified,
+                    image_sha256: r.image_sha256.as_deref(),
+                    direct_io: r.direct_io,
+                    write_seconds: r.write_time.as_secs_f64(),
+                    verify_seconds: r.verified.then_some(r.verify_time.as_secs_f64()),
+                    next,
+                })?;
+            } else {
+                println!("{}", report::summary(&r, &device));
+                println!("{next}");
             }
             Ok(0)
         }
@@ -145,6 +164,12 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn print_json(j: &report::FlashJson) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(j).context("writing the JSON report")?;
+    println!("{text}");
+    Ok(())
 }
 
 /// What the target is, after every check and confirmation it needs; the mode to create a

@@ -78,15 +78,18 @@ where
         return Err(ZipProblem::Encrypted(name));
     }
     // Opening it decoded checks the compression method before any thread starts.
-    if let Err(e) = archive.by_index(index) {
-        return Err(match e {
-            ZipError::InvalidArchive(_) | ZipError::Io(_) => damaged(e),
-            other => ZipProblem::Unsupported {
-                name,
-                detail: other.to_string(),
-            },
-        });
-    }
+    let size = match archive.by_index(index) {
+        Ok(entry) => entry.size(),
+        Err(e) => {
+            return Err(match e {
+                ZipError::InvalidArchive(_) | ZipError::Io(_) => damaged(e),
+                other => ZipProblem::Unsupported {
+                    name,
+                    detail: other.to_string(),
+                },
+            })
+        }
+    };
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(2);
     std::thread::spawn(move || {
         let mut entry = match archive.by_index(index) {
@@ -124,6 +127,7 @@ where
             piece: Vec::new(),
             pos: 0,
             done: false,
+            size,
         },
     ))
 }
@@ -147,6 +151,14 @@ pub struct EntryReader {
     piece: Vec<u8>,
     pos: usize,
     done: bool,
+    size: u64,
+}
+
+impl EntryReader {
+    /// The entry's uncompressed size as the central directory records it.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 impl Read for EntryReader {
