@@ -241,8 +241,11 @@ fn without_a_terminal_nothing_is_drawn_and_the_lines_remain() {
         )),
         "{err}"
     );
+    // Each node is named once, in the summary on stdout (not again on stderr).
+    let out = String::from_utf8_lossy(&o.stdout);
     for n in ["rpi1", "rpi2"] {
-        assert!(err.contains(&format!("wrote out/{n}.img")), "{err}");
+        assert!(out.contains(&format!("  {n}  out/{n}.img ")), "{out}");
+        assert!(!err.contains(&format!("out/{n}.img")), "{err}");
     }
 
     // flash too: its bars are not drawn into a pipe.
