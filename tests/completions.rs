@@ -8,23 +8,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-/// Whether `tool` can be run; in CI (`CI` set) a missing one is a failure, not a skip.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing; .ci/run installs it"
-        );
-        eprintln!("note: {tool} not installed, its check skipped");
-    }
-    found
-}
-
 /// Runs `cmd args` with `input` on stdin; returns (success, stdout, stderr).
 fn pipe(cmd: &str, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> (bool, String, String) {
     let mut child = Command::new(cmd)
@@ -90,7 +73,7 @@ fn completion_scripts_parse_in_their_shells() {
         for sub in subcommands() {
             assert!(script.contains(sub), "{shell}: no {sub} in the script");
         }
-        if !have(shell) {
+        if !need_tool(shell) {
             continue;
         }
         let file = tmp.path().join(format!("clem-image.{shell}"));
@@ -101,7 +84,7 @@ fn completion_scripts_parse_in_their_shells() {
         assert!(ok, "{shell} -n refuses the script: {text}");
     }
     // bash: sourcing it registers a completion for the program.
-    if have("bash") {
+    if need_tool("bash") {
         let file = tmp.path().join("clem-image.bash");
         let (ok, text) = tool(
             "bash",
@@ -133,7 +116,7 @@ fn man_page_renders_and_names_every_subcommand() {
     let o = clem(&["man"], tmp.path());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH"));
-    if !have("man") {
+    if !need_tool("man") {
         return;
     }
     let env = [("MANWIDTH", "80"), ("MAN_KEEP_FORMATTING", "0")];

@@ -10,22 +10,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The tool must be there in CI (.ci/run installs it); elsewhere the test is skipped.
-fn need(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing; .ci/run installs it"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
-
 fn sh(script: &str) {
     let o = Command::new("sh").args(["-c", script]).output().unwrap();
     assert!(o.status.success(), "{script}: {}", stderr(&o));
@@ -97,7 +81,7 @@ fn build_one(image: &Path, out: &Path, cluster: &Path, home: &Path) {
 
 /// Every command reads the file that `tool` made as the raw disk it holds.
 fn read_by_every_command(tool: &str) {
-    if !need(tool) {
+    if !need_tool(tool) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -187,7 +171,7 @@ fn zip_with_one_image_is_read_by_every_command() {
 /// A refused file makes every command fail with the format's name, and `flash` creates
 /// nothing.
 fn refused_by_name(tool: &str, want: &str) {
-    if !need(tool) {
+    if !need_tool(tool) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -226,7 +210,7 @@ fn lz4_is_refused_by_name() {
 /// A stream cut short names the file and its format, in `inspect` and in `flash` (which
 /// checks the whole stream before it writes anything).
 fn truncated(tool: &str, format: &str) {
-    if !need(tool) {
+    if !need_tool(tool) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -267,7 +251,7 @@ fn truncated_zstd_names_the_file_and_format() {
 
 #[test]
 fn zip_with_two_files_or_a_password_is_refused() {
-    if !need("zip") {
+    if !need_tool("zip") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -74,18 +74,6 @@ fn env_after(shell: &str, script: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
-        eprintln!("note: {tool} not installed, its check skipped");
-    }
-    found
-}
-
 fn check_tls_env(vars: &HashMap<String, String>, dir: &Path, host: &str) {
     assert_eq!(vars["DOCKER_HOST"], format!("tcp://{host}:2376"));
     assert_eq!(vars["DOCKER_TLS_VERIFY"], "1");
@@ -120,7 +108,7 @@ fn sh_and_fish_lines_set_the_docker_variables() {
     let vars = env_after("sh", &format!("cd /; {}\nenv", stdout(&o)));
     check_tls_env(&vars, &s.dir, "rpi2");
 
-    if have("fish") {
+    if need_tool("fish") {
         let o = s.env(&["rpi1", "--shell", "fish"]);
         assert!(o.status.success(), "{}", stderr(&o));
         let file = s.root.join("env.fish");
@@ -148,7 +136,7 @@ fn context_line_makes_a_docker_context() {
             .success(),
         "{line}"
     );
-    if !have("docker") {
+    if !need_tool("docker") {
         return;
     }
     let cfg = s.root.join("docker-config");

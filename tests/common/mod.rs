@@ -272,3 +272,20 @@ pub fn build_nodes_with(dir: &Path, key: &Path, out: &Path, nodes: &str, extra: 
     let o = clem(&args, dir);
     assert!(o.status.success(), "build: {}", stderr(&o));
 }
+
+/// Whether `tool` is on PATH. In CI (`CI` set) a missing tool is a failure, since `.ci/run`
+/// installs it; elsewhere the check that needs it is skipped, with a note.
+pub fn need_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing; .ci/run installs it"
+        );
+        eprintln!("note: {tool} not installed, its check skipped");
+    }
+    found
+}
