@@ -8,6 +8,8 @@
 //! its type (`ChecksumType`, `chksum="…"`, `BmapFileChecksum`). A map's own digest is taken
 //! over the file with that digest written as zeros.
 
+mod common;
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -16,27 +18,14 @@ use std::process::Command;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use common::{need_tool, same_bytes};
+
 const BIN: &str = env!("CARGO_BIN_EXE_clem-image");
 const MIB: u64 = 1 << 20;
 const BLOCK: u64 = 4096;
 
 fn p(x: &Path) -> &str {
     x.to_str().unwrap()
-}
-
-fn have_bmaptool() -> bool {
-    let found = Command::new("sh")
-        .args(["-c", "command -v bmaptool >/dev/null"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "bmaptool is missing; .ci/run installs it"
-        );
-        eprintln!("skipped: bmaptool is not installed");
-    }
-    found
 }
 
 /// Deterministic bytes that do not compress away.
@@ -178,17 +167,15 @@ fn both_copy(img: &Path, bmap: &Path, dir: &Path, name: &str) {
         "flash with the {name} map: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let same = Command::new("cmp")
-        .arg(&theirs)
-        .arg(&ours)
-        .status()
-        .unwrap();
-    assert!(same.success(), "{name}: flash and bmaptool copy differ");
+    assert!(
+        same_bytes(&theirs, &ours),
+        "{name}: flash and bmaptool copy differ"
+    );
 }
 
 #[test]
 fn flash_writes_what_bmaptool_copy_writes_for_formats_1_2_to_2_0() {
-    if !have_bmaptool() {
+    if !need_tool("bmaptool") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -236,7 +223,7 @@ fn flash_writes_what_bmaptool_copy_writes_for_formats_1_2_to_2_0() {
 /// as bmaptool refuses it: the digests are checked, not just parsed. Judge: exit codes.
 #[test]
 fn a_wrong_sha1_digest_in_a_1_3_map_is_caught() {
-    if !have_bmaptool() {
+    if !need_tool("bmaptool") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

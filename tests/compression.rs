@@ -15,15 +15,6 @@ fn sh(script: &str) {
     assert!(o.status.success(), "{script}: {}", stderr(&o));
 }
 
-fn cmp(a: &Path, b: &Path) -> bool {
-    Command::new("cmp")
-        .arg(a)
-        .arg(b)
-        .status()
-        .unwrap()
-        .success()
-}
-
 fn p(x: &Path) -> &str {
     x.to_str().unwrap()
 }
@@ -95,7 +86,7 @@ fn read_by_every_command(tool: &str) {
     let o = clem(&["flash", p(&packed), p(&card)], home);
     assert!(o.status.success(), "flash: {}", stderr(&o));
     assert!(
-        cmp(&raw, &card),
+        same_bytes(&raw, &card),
         "flash of {} differs from the raw image",
         tool
     );
@@ -123,7 +114,7 @@ fn read_by_every_command(tool: &str) {
     build_one(&raw, &from_raw, &cluster, home);
     build_one(&packed, &from_packed, &cluster, home);
     assert!(
-        cmp(&from_raw.join("rpi1.img"), &from_packed.join("rpi1.img")),
+        same_bytes(&from_raw.join("rpi1.img"), &from_packed.join("rpi1.img")),
         "the build from the {tool} file differs"
     );
     let img = from_packed.join("rpi1.img");

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{fixture, BIN, SAMPLE_MBR};
+use common::{fixture, same_bytes, BIN, SAMPLE_MBR};
 use regex::Regex;
 
 /// Runs clem-image in `dir` under a pseudo-terminal 200 columns wide; returns the exit
@@ -324,15 +324,6 @@ fn build_nodes(dir: &Path, nodes: &str) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn cmp(a: &Path, b: &Path) -> bool {
-    Command::new("cmp")
-        .arg(a)
-        .arg(b)
-        .status()
-        .unwrap()
-        .success()
-}
-
 #[test]
 fn flash_draws_its_bars_to_100_percent_in_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
@@ -359,7 +350,7 @@ fn flash_draws_its_bars_to_100_percent_in_a_terminal() {
         assert_eq!(last.percent, 100, "{last:?}");
         assert!((last.total - len as f64).abs() <= 0.006 * (1 << 20) as f64);
     }
-    assert!(cmp(&image, &target));
+    assert!(same_bytes(&image, &target));
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -407,7 +398,7 @@ fn flash_json_carries_its_facts_and_the_copy_is_the_image() {
     let (_, sum) = common::tool("sha256sum", &[s(&raw_img)]);
     assert_eq!(j["image_sha256"], sum.split_whitespace().next().unwrap());
     assert!(j["next"].as_str().unwrap().starts_with("Next:"), "{j}");
-    assert!(cmp(&raw_img, &target));
+    assert!(same_bytes(&raw_img, &target));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("test sample"), "{err}");
 
@@ -422,7 +413,7 @@ fn flash_json_carries_its_facts_and_the_copy_is_the_image() {
     );
     assert!(out.lines().any(|l| l.starts_with("Next: ")), "{out}");
     assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).is_err());
-    assert!(cmp(&raw_img, &target2));
+    assert!(same_bytes(&raw_img, &target2));
 }
 
 #[test]

@@ -289,3 +289,13 @@ pub fn need_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// Whether `cmp` (not our code) finds the two files byte for byte identical.
+pub fn same_bytes(a: &Path, b: &Path) -> bool {
+    Command::new("cmp")
+        .arg(a)
+        .arg(b)
+        .status()
+        .expect("run cmp")
+        .success()
+}
