@@ -9,11 +9,7 @@ use clem_image::fs::time::build_epoch;
 use clem_image::node::parse_optional_nodes;
 use clem_image::summary::{summarize, Invocation};
 
-/// The bundled sample image, the default input.
-pub const SAMPLE_IMAGE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/snappy-rpi2-sample.img.xz"
-);
+use super::sample::{is_sample, SAMPLE_IMAGE};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -128,8 +124,8 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
 }
 
 /// The image to build from: `--image`, else the config's, else the bundled sample; and
-/// whether it is the sample (named or by default).
-pub fn upstream(flag: Option<&Path>, config: Option<&Path>) -> (PathBuf, bool) {
+/// whether it is the sample (named, copied or by default).
+fn upstream(flag: Option<&Path>, config: Option<&Path>) -> (PathBuf, bool) {
     let image = flag
         .or(config)
         .map_or_else(|| PathBuf::from(SAMPLE_IMAGE), Path::to_owned);
@@ -137,13 +133,7 @@ pub fn upstream(flag: Option<&Path>, config: Option<&Path>) -> (PathBuf, bool) {
     (image, sample)
 }
 
-/// Whether `path` is the bundled test sample (the same file, whatever the spelling).
-pub fn is_sample(path: &Path) -> bool {
-    let real = |p: &Path| std::fs::canonicalize(p).ok();
-    real(path).is_some_and(|p| Some(p) == real(Path::new(SAMPLE_IMAGE)))
-}
-
-pub fn sample_warning(image: &Path) -> String {
+fn sample_warning(image: &Path) -> String {
     format!(
         "WARNING: building from the bundled TEST sample {}: a scaled-down image for tests that \
          does not boot on a Pi. Give the real image with --image FILE or [cluster] image = \

@@ -10,6 +10,7 @@ pub mod flash;
 pub mod init;
 pub mod inspect;
 pub mod man;
+mod sample;
 pub mod status;
 pub mod verify;
 

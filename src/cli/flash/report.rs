@@ -11,7 +11,7 @@ use clem_image::flash::FlashReport;
 use clem_image::io::regular::{read_user_file, SIDECAR};
 use clem_image::node::NodeName;
 
-use crate::cli::build::SAMPLE_IMAGE;
+use crate::cli::sample::is_sample;
 
 /// Whether the image is a test image that does not boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,7 +56,7 @@ fn manifest_beside(image: &Path) -> Option<PathBuf> {
 pub fn image_facts(image: &Path, node: Option<&str>, note: &mut dyn FnMut(String)) -> ImageFacts {
     let mut facts = ImageFacts {
         node: node.and_then(|n| NodeName::new(n).ok()),
-        sample: if is_bundled_sample(image) {
+        sample: if is_sample(image) {
             Sample::Bundled
         } else {
             Sample::No
@@ -82,21 +82,6 @@ pub fn image_facts(image: &Path, node: Option<&str>, note: &mut dyn FnMut(String
         Err(e) => note(format!("note: {}: not read ({e})", path.display())),
     }
     facts
-}
-
-/// The bundled sample by path, or a copy of it (same length, same bytes: it is small).
-fn is_bundled_sample(image: &Path) -> bool {
-    let sample = Path::new(SAMPLE_IMAGE);
-    let (Ok(a), Ok(b)) = (std::fs::metadata(image), std::fs::metadata(sample)) else {
-        return false;
-    };
-    if !a.is_file() || a.len() != b.len() {
-        return false;
-    }
-    match (std::fs::read(image), std::fs::read(sample)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }
 
 /// The warning for a test image, printed before anything is written.
