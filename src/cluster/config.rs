@@ -195,9 +195,6 @@ pub const DEFAULT_LEGACY_IMAGE: &str = "nimblestratus/rpi-swarm";
 pub struct Cluster {
     /// Where the CA, client and node certificates live.
     pub dir: PathBuf,
-    /// The cluster directory was named (`--cluster-dir`, or a config's directory), not the
-    /// `./clem-cluster` fallback.
-    pub dir_named: bool,
     pub ssh_key_files: Vec<PathBuf>,
     /// The config's `[cluster] image`, relative to the config.
     pub image: Option<PathBuf>,
@@ -252,14 +249,7 @@ fn load_cloud_config(
             message: "cloud_config (a file) and cloud_config_inline (text): give one".into(),
         }),
         (Some(p), None) => {
-            let path = base.join(expand_home(p.get_ref()));
-            if !path.exists() {
-                return Err(ConfigError::Invalid {
-                    path: cfg_path.to_owned(),
-                    line: line_of(text, p.span().start),
-                    message: format!("cloud_config: {}: no such file", path.display()),
-                });
-            }
+            let path = existing("cloud_config", p, text, cfg_path, base)?;
             Ok(Some(Fragment::read(&path)?))
         }
         (None, Some(inline)) => {
@@ -333,20 +323,8 @@ impl NamedFiles {
         cfg_path: &Path,
         base: &Path,
     ) -> Result<NamedFiles, ConfigError> {
-        let resolve = |key: &str, p: &toml::Spanned<PathBuf>| -> Result<PathBuf, ConfigError> {
-            let path = base.join(expand_home(p.get_ref()));
-            if path.exists() {
-                return Ok(path);
-            }
-            Err(ConfigError::Invalid {
-                path: cfg_path.to_owned(),
-                line: line_of(text, p.span().start),
-                message: format!(
-                    "{key}: {}: no such file (paths are relative to the config; ~ is your home)",
-                    path.display()
-                ),
-            })
-        };
+        let resolve =
+            |key: &str, p: &toml::Spanned<PathBuf>| existing(key, p, text, cfg_path, base);
         let one = |key: &str, p: &Option<toml::Spanned<PathBuf>>| {
             p.as_ref().map(|p| resolve(key, p)).transpose()
         };
@@ -363,6 +341,29 @@ impl NamedFiles {
             swarm_image_file: one("image_file", &file.swarm.image_file)?,
         })
     }
+}
+
+/// A path the config names under `key`, relative to the config: refused at its line when
+/// nothing is there.
+fn existing(
+    key: &str,
+    p: &toml::Spanned<PathBuf>,
+    text: &str,
+    cfg_path: &Path,
+    base: &Path,
+) -> Result<PathBuf, ConfigError> {
+    let path = base.join(expand_home(p.get_ref()));
+    if path.exists() {
+        return Ok(path);
+    }
+    Err(ConfigError::Invalid {
+        path: cfg_path.to_owned(),
+        line: line_of(text, p.span().start),
+        message: format!(
+            "{key}: {}: no such file (paths are relative to the config; ~ is your home)",
+            path.display()
+        ),
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -565,7 +566,6 @@ impl Cluster {
         } else {
             over.ssh_key_files
         };
-        let dir_named = over.dir.is_some() || path.is_some();
         let dir = over.dir.unwrap_or_else(|| {
             if path.is_some() {
                 base.clone()
@@ -581,7 +581,6 @@ impl Cluster {
         warnings.extend(super::tls::check_key_modes(&dir, over.allow_open_keys)?);
         Ok(Cluster {
             dir,
-            dir_named,
             ssh_key_files,
             image: named.image,
             warnings,
