@@ -85,6 +85,16 @@ pub enum Role {
     Worker,
 }
 
+impl Role {
+    /// The name the config, the reports and the swarm use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Manager => "manager",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClusterSection {

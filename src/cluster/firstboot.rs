@@ -110,11 +110,7 @@ fn cluster_nodes(cluster: &Cluster) -> String {
     let mut s = String::from("# Written by clem-image: name address role\n");
     for n in &cluster.members {
         let addr = n.address.as_ref().map(|a| a.addr.to_string());
-        let role = if n.role == Role::Manager {
-            "manager"
-        } else {
-            "worker"
-        };
+        let role = n.role.as_str();
         s.push_str(&format!(
             "{} {} {role}\n",
             n.name,

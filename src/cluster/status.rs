@@ -293,10 +293,7 @@ impl NodeReport {
         NodeReport {
             name: target.name.to_string(),
             endpoint: target.endpoint.clone(),
-            role: match target.role {
-                Role::Manager => "manager",
-                Role::Worker => "worker",
-            },
+            role: target.role.as_str(),
             reachable: false,
             error: None,
             hint: None,

@@ -132,7 +132,7 @@ pub fn summarize(
                 sha256: out.sha256.clone(),
                 address: spec.address.as_ref().map(ToString::to_string),
                 host: host_of(spec),
-                role: role_name(spec.role).into(),
+                role: spec.role.as_str().into(),
                 swarm: swarm_part(&cluster.swarm, spec.role).into(),
             })
         })
@@ -154,13 +154,6 @@ pub fn summarize(
     };
     summary.next = next::steps(&summary, built, how);
     summary
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Manager => "manager",
-        Role::Worker => "worker",
-    }
 }
 
 fn host_of(spec: &NodeSpec) -> String {
