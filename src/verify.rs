@@ -48,6 +48,10 @@ pub enum VerifyError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: bad manifest: {detail}")]
     Manifest { path: PathBuf, detail: String },
+    #[error("{path}: not a clem-image manifest ({detail})")]
+    NotManifest { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Read(#[from] crate::io::regular::UserFileError),
 }
 
 /// One file the build placed, as recorded in the node's manifest.
@@ -87,6 +91,15 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Reads `rpiN.manifest.json` (a user's file: bounded, regular files only).
+    pub fn read(path: &Path) -> Result<Manifest, VerifyError> {
+        let text = crate::io::regular::read_user_text(path, crate::io::regular::SIDECAR)?;
+        serde_json::from_str(&text).map_err(|e| VerifyError::NotManifest {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
     pub fn new(plan: &NodePlan, image: &str, table: &PartitionTable) -> Manifest {
         Manifest {
             node: plan.node.to_string(),

@@ -1,6 +1,5 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::Args;
 
 use clem_image::bmap::Bmap;
@@ -44,7 +43,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
     // for a raw one `data` is the image itself.
     let raw = RawImage::open(image)?;
     let manifest_path = given_or_beside(&args.manifest, image.with_extension("manifest.json"));
-    let manifest = manifest_path.as_deref().map(load_manifest).transpose()?;
+    let manifest = manifest_path.as_deref().map(Manifest::read).transpose()?;
     let bmap_path = given_or_beside(&args.bmap, sidecar(image, ".bmap"));
     let bmap = bmap_path.as_deref().map(Bmap::load).transpose()?;
     let sums = Some(sidecar(image, ".sha256")).filter(|s| s.exists());
@@ -62,12 +61,6 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<i32> {
         print_text(&report, args.strict);
     }
     Ok(i32::from(!report.ok))
-}
-
-fn load_manifest(path: &Path) -> anyhow::Result<Manifest> {
-    let text = clem_image::io::regular::read_user_text(path, clem_image::io::regular::SIDECAR)?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a clem-image manifest", path.display()))
 }
 
 /// Passes on stdout, failures and what was not checked on stderr.

@@ -93,8 +93,7 @@ fn manifests_with_other_ca(out: &Path, ours: &str) -> Vec<(PathBuf, String)> {
         .map(|e| e.path())
         .filter(|p| p.to_string_lossy().ends_with(".manifest.json"))
         .filter_map(|p| {
-            let text = crate::io::regular::read_user_file(&p, crate::io::regular::SIDECAR).ok()?;
-            let m: Manifest = serde_json::from_slice(&text).ok()?;
+            let m = Manifest::read(&p).ok()?;
             let other = m.ca_sha256.as_deref().is_some_and(|sha| sha != ours);
             other.then_some((p, m.node))
         })
