@@ -318,3 +318,45 @@ fn every_config_key_is_documented_in_the_template_and_the_readme() {
     );
     assert!(template.contains("zero-touch"), "{template}");
 }
+
+#[test]
+fn a_second_ca_is_announced_and_nodes_of_another_ca_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = clem(&["init", "--dir", "mycl"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // No --config: the build makes ./clem-cluster's CA while mycl/ holds one.
+    let o = clem(&["build", "--node", "rpi1"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("NEW CLUSTER CA: created clem-cluster/tls/ca.pem"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mycl/tls/ca.pem holds another cluster CA"),
+        "{err}"
+    );
+    // Building rpi2 for mycl into the same out/: rpi1 there trusts the other CA.
+    let o = clem(
+        &["build", "--config", "mycl/cluster.toml", "--node", "rpi2"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("out/rpi1.manifest.json (rpi1) was built with another cluster CA"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("NEW CLUSTER CA"),
+        "init made mycl's CA: {err}"
+    );
+    // Each manifest records the SHA-256 of the CA its node carries (sha256sum judges).
+    for (node, ca) in [("rpi1", "clem-cluster"), ("rpi2", "mycl")] {
+        let text =
+            std::fs::read_to_string(tmp.path().join(format!("out/{node}.manifest.json"))).unwrap();
+        let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let want = sha256_file(&tmp.path().join(ca).join("tls/ca.pem"));
+        assert_eq!(m["ca_sha256"].as_str(), Some(want.as_str()), "{node}");
+    }
+}
