@@ -109,8 +109,8 @@ fn cluster_key(dir: &Path) -> Result<(PublicKey, PathBuf, bool), LoginError> {
         .public_key()
         .to_openssh()
         .map_err(|e| fail(e.to_string()))?;
-    tls::make_dir(&dir.join("ssh"), 0o700)?;
-    // The public half last: its presence marks a complete pair.
+    // The public half last: its presence marks a complete pair (write_secret makes ssh/
+    // 0700).
     tls::write_secret(&private, &secret, 0o600)?;
     tls::write_secret(&public, &format!("{line}\n"), 0o644)?;
     let key = sshkey::read_keys(&public)?.remove(0);
