@@ -7,31 +7,36 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::fs::ext4::read::Ext4Reader;
-use crate::fs::fat::Fat;
-use crate::fs::{Entry, EntryKind, FsKind};
-use crate::inspect::{InspectError, RawImage};
+use crate::fs::part::{PartFs, PartFsError};
+use crate::fs::{Entry, EntryKind};
+use crate::inspect::InspectError;
 use crate::probe::{self, ImageInfo, PartInfo};
 use crate::secret::Sensitivity;
+use crate::source::{RawImage, SourceError};
 
 #[derive(Debug, Error)]
 pub enum CatError {
     #[error("{0:?}: expected PARTITION:PATH (a partition number or label, then an absolute path, e.g. writable:/system-data/etc/hostname or 1:/cmdline.txt)")]
     Spec(String),
     #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
     Inspect(#[from] InspectError),
+    #[error(transparent)]
+    Fs(#[from] PartFsError),
     #[error("{image}: no partition {partition} (partitions: {known})")]
     NoPartition {
         image: PathBuf,
         partition: String,
         known: String,
     },
-    #[error("{image}: partition {number}: {path}: {detail}")]
-    File {
+    /// The file is there but not printed: a directory, a symlink, a secret.
+    #[error("{image}: partition {number}: {path}: {why}")]
+    Refused {
         image: PathBuf,
         number: u32,
         path: String,
-        detail: String,
+        why: String,
     },
 }
 
@@ -62,75 +67,25 @@ pub fn cat(image: &Path, spec: &Spec, allow_secret: bool) -> Result<Vec<u8>, Cat
     let raw = RawImage::open(image)?;
     let info = probe::probe_as(raw.path(), image).map_err(InspectError::from)?;
     let part = find_part(&info, image, &spec.partition)?;
-    let number = part.partition.number;
-    let fail = |detail: String| CatError::File {
+    let refuse = |why: String| CatError::Refused {
         image: image.to_owned(),
-        number,
+        number: part.partition.number,
         path: spec.path.clone(),
-        detail,
+        why,
     };
-    let win = probe::open_part(raw.path(), &part.partition).map_err(InspectError::from)?;
-    let (entry, data) = match part.fs {
-        FsKind::Ext4 => {
-            let r = Ext4Reader::open(win).map_err(|e| fail(e.to_string()))?;
-            let entry = r
-                .stat(&spec.path)
-                .map_err(|e| fail(missing(e.to_string())))?;
-            check_kind(&entry).map_err(fail)?;
-            let data = r.read(&spec.path).map_err(|e| fail(e.to_string()))?;
-            (entry, data)
-        }
-        FsKind::Vfat => {
-            let f = Fat::open(win, 0).map_err(|e| fail(e.to_string()))?;
-            if spec.path.trim_end_matches('/').is_empty() {
-                return Err(fail(check_kind(&dir_entry()).unwrap_err()));
-            }
-            let names = f.names().map_err(|e| fail(e.to_string()))?;
-            let entry = names
-                .into_iter()
-                .find(|e| e.path.eq_ignore_ascii_case(spec.path.trim_end_matches('/')))
-                .ok_or_else(|| fail("no such file".into()))?;
-            check_kind(&entry).map_err(fail)?;
-            let data = f.read(&entry.path).map_err(|e| fail(e.to_string()))?;
-            (entry, data)
-        }
-        FsKind::Unknown => {
-            return Err(fail(
-                "the partition holds no FAT or ext4 file system".into(),
-            ))
-        }
-    };
+    let fs = PartFs::open(raw.path(), image, &part.partition)?;
+    // A FAT name matches in any case: read it by the name the listing gives.
+    let entry = fs.stat(&spec.path)?;
+    check_kind(&entry).map_err(refuse)?;
+    let data = fs.read(&entry.path)?;
     let s = Sensitivity::of(&entry, Some(&data));
     if s.is_secret() && !allow_secret {
-        return Err(fail(format!(
+        return Err(refuse(format!(
             "a secret ({}): not printed without --secret",
             s.why()
         )));
     }
     Ok(data)
-}
-
-/// ext4-view's "not found" in plain words; other errors as they are.
-fn missing(detail: String) -> String {
-    if detail.to_ascii_lowercase().contains("not found") {
-        "no such file".into()
-    } else {
-        detail
-    }
-}
-
-/// The FAT root, which no listing has an entry for.
-fn dir_entry() -> Entry {
-    Entry {
-        path: "/".into(),
-        kind: EntryKind::Dir,
-        size: 0,
-        mode: None,
-        uid: None,
-        gid: None,
-        sha256: None,
-        target: None,
-    }
 }
 
 fn check_kind(e: &Entry) -> Result<(), String> {

@@ -1,20 +1,16 @@
 //! `inspect`: the partition table, each partition's file system, and every file with its
 //! size, mode and SHA-256, in a stable order (so two listings diff cleanly).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
-use std::os::fd::AsRawFd;
 use thiserror::Error;
 
 use crate::disk::Label;
-use crate::flavour::Flavour;
-use crate::fs::ext4::read::Ext4Reader;
-use crate::fs::fat::Fat;
+use crate::fs::part::{PartFs, PartFsError};
 use crate::fs::{Entry, FsKind};
-use crate::io::sparse::write_sparse;
-use crate::probe::{self, PartInfo, ProbeError};
-use crate::source::{split_io_error, Compression, Source, SourceError};
+use crate::probe::{self, Flavour, PartInfo, ProbeError};
+use crate::source::{RawImage, SourceError};
 
 #[derive(Debug, Error)]
 pub enum InspectError {
@@ -22,17 +18,8 @@ pub enum InspectError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
-    #[error("{path}: partition {number}: {detail}")]
-    Fs {
-        path: PathBuf,
-        number: u32,
-        detail: String,
-    },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Fs(#[from] PartFsError),
 }
 
 #[derive(Debug, Serialize)]
@@ -51,42 +38,6 @@ pub struct PartReport {
     pub files: Vec<Entry>,
 }
 
-/// A raw image to read: the file itself, or a sparse temporary copy of an `.xz`.
-pub struct RawImage {
-    path: PathBuf,
-    _tmp: Option<std::fs::File>,
-}
-
-impl RawImage {
-    pub fn open(path: &Path) -> Result<RawImage, InspectError> {
-        let mut src = Source::open(path)?;
-        if src.compression() == Compression::None {
-            return Ok(RawImage {
-                path: path.to_owned(),
-                _tmp: None,
-            });
-        }
-        let io_err = |source| InspectError::Io {
-            path: std::env::temp_dir(),
-            source,
-        };
-        // An unlinked file, reached through /proc: a crash or kill leaves nothing behind.
-        let tmp = tempfile::tempfile().map_err(io_err)?;
-        write_sparse(&mut src, &tmp, |_, _| {}).map_err(|e| match split_io_error(e) {
-            Ok(se) => InspectError::Source(se),
-            Err(e) => io_err(e),
-        })?;
-        Ok(RawImage {
-            path: PathBuf::from(format!("/proc/self/fd/{}", tmp.as_raw_fd())),
-            _tmp: Some(tmp),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 pub fn inspect(path: &Path) -> Result<Report, InspectError> {
     let raw = RawImage::open(path)?;
     inspect_raw(&raw, path)
@@ -98,20 +49,9 @@ pub fn inspect_raw(raw: &RawImage, path: &Path) -> Result<Report, InspectError> 
     let info = probe::probe_as(raw.path(), path)?;
     let mut partitions = Vec::new();
     for part in &info.parts {
-        let fs_err = |detail: String| InspectError::Fs {
-            path: path.to_owned(),
-            number: part.partition.number,
-            detail,
-        };
-        let win = probe::open_part(raw.path(), &part.partition)?;
         let files = match part.fs {
-            FsKind::Vfat => Fat::open(win, 0)
-                .and_then(|f| f.list())
-                .map_err(|e| fs_err(e.to_string()))?,
-            FsKind::Ext4 => Ext4Reader::open(win)
-                .and_then(|r| r.list())
-                .map_err(|e| fs_err(e.to_string()))?,
             FsKind::Unknown => Vec::new(),
+            _ => PartFs::open(raw.path(), path, &part.partition)?.walk()?,
         };
         partitions.push(PartReport {
             info: part.clone(),

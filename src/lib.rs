@@ -14,6 +14,7 @@ pub mod debian;
 pub mod diff;
 pub mod disk;
 pub mod docker;
+pub mod error;
 pub mod explain;
 pub mod flash;
 pub mod flavour;

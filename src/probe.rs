@@ -8,28 +8,31 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use thiserror::Error;
 
+mod flavour;
+pub use flavour::Flavour;
+
 use crate::disk::{DiskError, Partition, PartitionTable};
-use crate::flavour::Flavour;
-use crate::fs::ext4::read::Ext4Reader;
-use crate::fs::fat::Fat;
-use crate::fs::{self, FsKind};
-use crate::io::ReadOnly;
+use crate::fs::part::{FsCause, PartFs, PartFsError, PartWindow};
+use crate::fs::FsKind;
 
 #[derive(Debug, Error)]
 pub enum ProbeError {
     #[error(transparent)]
     Disk(#[from] DiskError),
-    #[error("{path}: partition {number}: {detail}")]
-    Partition {
-        path: PathBuf,
-        number: u32,
-        detail: String,
-    },
-    #[error("{path}: cannot open: {source}")]
+    /// Boxed: the largest cause, carried by many callers' errors.
+    #[error(transparent)]
+    Fs(Box<PartFsError>),
+    #[error("{path}: cannot open")]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<PartFsError> for ProbeError {
+    fn from(e: PartFsError) -> Self {
+        ProbeError::Fs(Box::new(e))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,16 +75,13 @@ impl ImageInfo {
     }
 }
 
-/// Opens a read-only window on partition `p` of the image at `path`.
-pub fn open_part(
-    path: &Path,
-    p: &Partition,
-) -> Result<crate::io::Window<ReadOnly<File>>, ProbeError> {
-    let file = File::open(path).map_err(|source| ProbeError::Open {
+/// Opens a read-only window on partition `p` of the image at `path` (for readers that
+/// need the raw window; file-system readers use [`PartFs`]).
+pub fn open_part(path: &Path, p: &Partition) -> Result<PartWindow, ProbeError> {
+    PartFs::window(path, p).map_err(|source| ProbeError::Open {
         path: path.to_owned(),
         source,
-    })?;
-    Ok(p.window(ReadOnly(file)))
+    })
 }
 
 pub fn probe(path: &Path) -> Result<ImageInfo, ProbeError> {
@@ -99,44 +99,32 @@ pub fn probe_as(file_path: &Path, name: &Path) -> Result<ImageInfo, ProbeError> 
             path: path.to_owned(),
             source,
         })?;
-    let part_err = |number: u32, detail: String| ProbeError::Partition {
-        path: path.to_owned(),
-        number,
-        detail,
-    };
     let mut parts = Vec::new();
-    let mut os_release = BTreeMap::new();
-    let mut system_part = None;
-    let mut has_writable_paths = false;
+    let mut system = None;
     for p in &table.partitions {
-        let mut win = open_part(file_path, p)?;
-        let kind = fs::detect(&mut win).map_err(|e| part_err(p.number, e.to_string()))?;
-        let fs_label = match kind {
-            FsKind::Vfat => {
-                let fat = Fat::open(win, 0).map_err(|e| part_err(p.number, format!("FAT: {e}")))?;
-                Some(fat.label())
-            }
-            FsKind::Ext4 => {
-                let rd =
-                    Ext4Reader::open(win).map_err(|e| part_err(p.number, format!("ext4: {e}")))?;
-                if system_part.is_none() && rd.exists("/etc/os-release") {
-                    let text = rd
-                        .read("/etc/os-release")
-                        .map_err(|e| part_err(p.number, format!("ext4: {e}")))?;
-                    os_release = parse_os_release(&String::from_utf8_lossy(&text));
-                    has_writable_paths = rd.exists("/etc/system-image/writable-paths");
-                    system_part = Some(p.number);
-                }
-                Some(rd.label())
-            }
-            FsKind::Unknown => None,
+        let fs = match PartFs::open(file_path, name, p) {
+            Ok(fs) => Some(fs),
+            Err(PartFsError {
+                cause: FsCause::NoFs,
+                ..
+            }) => None,
+            Err(e) => return Err(e.into()),
         };
+        if let Some(fs) = fs.as_ref().filter(|fs| fs.kind() == FsKind::Ext4) {
+            if system.is_none() && fs.exists("/etc/os-release") {
+                system = Some(read_system(fs)?);
+            }
+        }
         parts.push(PartInfo {
             partition: p.clone(),
-            fs: kind,
-            fs_label: fs_label.filter(|l| !l.is_empty()),
+            fs: fs.as_ref().map_or(FsKind::Unknown, PartFs::kind),
+            fs_label: fs.map(|fs| fs.label()).filter(|l| !l.is_empty()),
         });
     }
+    let (system_part, os_release, has_writable_paths) = match system {
+        Some(s) => (Some(s.number), s.os_release, s.writable_paths),
+        None => (None, BTreeMap::new(), false),
+    };
     let mut info = ImageInfo {
         size,
         table,
@@ -147,6 +135,23 @@ pub fn probe_as(file_path: &Path, name: &Path) -> Result<ImageInfo, ProbeError> 
     };
     info.flavour = Flavour::detect(&info, has_writable_paths);
     Ok(info)
+}
+
+/// What the partition holding the OS says about it.
+struct System {
+    number: u32,
+    os_release: BTreeMap<String, String>,
+    /// Snappy's `/etc/system-image/writable-paths` is there.
+    writable_paths: bool,
+}
+
+fn read_system(fs: &PartFs) -> Result<System, PartFsError> {
+    let text = fs.read("/etc/os-release")?;
+    Ok(System {
+        number: fs.number(),
+        os_release: parse_os_release(&String::from_utf8_lossy(&text)),
+        writable_paths: fs.exists("/etc/system-image/writable-paths"),
+    })
 }
 
 /// `KEY=value` lines (comments skipped), each value passed through `unquote`.

@@ -7,6 +7,7 @@
 //! few buffers whatever the image's size.
 
 mod detect;
+mod unpack;
 pub mod xz_index;
 mod zipped;
 mod zstd_frames;
@@ -20,12 +21,13 @@ use std::sync::Arc;
 use thiserror::Error;
 
 pub use detect::{detect, Detected};
+pub use unpack::{unpack_into, RawImage};
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("{path}: cannot open: {source}")]
+    #[error("{path}: cannot open")]
     Open { path: PathBuf, source: io::Error },
-    #[error("{path}: read failed at output offset {offset}: {source}")]
+    #[error("{path}: read failed at output offset {offset}")]
     Read {
         path: PathBuf,
         offset: u64,
@@ -37,17 +39,23 @@ pub enum SourceError {
         format: &'static str,
         offset: u64,
     },
-    #[error("{path}: the {format} data is corrupt at output offset {offset}: {detail}")]
+    #[error("{path}: the {format} data is corrupt at output offset {offset}")]
     Corrupt {
         path: PathBuf,
         format: &'static str,
         offset: u64,
-        detail: String,
+        source: io::Error,
     },
     #[error("{path}: the file is {format}-compressed, which this tool does not read; unpack it first and give the raw image (or an .xz, .gz, .zst, .bz2 or single-image .zip)")]
     Unsupported { path: PathBuf, format: &'static str },
-    #[error("{path}: {detail}")]
-    Zip { path: PathBuf, detail: String },
+    #[error("{path}")]
+    Zip {
+        path: PathBuf,
+        source: zipped::ZipProblem,
+    },
+    /// Writing the unpacked image (to `path`: the output, or the temporary directory).
+    #[error("{path}: cannot write the unpacked image")]
+    Unpack { path: PathBuf, source: io::Error },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,9 +159,9 @@ impl Source {
             Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered(counted))),
             Compression::Zip => {
                 let (_name, entry) =
-                    zipped::open_single(counted).map_err(|p| SourceError::Zip {
+                    zipped::open_single(counted).map_err(|source| SourceError::Zip {
                         path: path.to_owned(),
-                        detail: p.to_string(),
+                        source,
                     })?;
                 expected_len = Some(entry.size());
                 Box::new(entry)
@@ -227,7 +235,7 @@ impl Source {
                         path,
                         format,
                         offset,
-                        detail: e.to_string(),
+                        source: e,
                     }
                 }
                 _ => {}

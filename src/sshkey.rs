@@ -11,7 +11,7 @@ mod rfc4716;
 
 #[derive(Debug, Error)]
 pub enum KeyError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -182,7 +182,7 @@ pub fn default_keys(warn: &mut dyn FnMut(String)) -> Vec<PublicKey> {
     for p in paths {
         match read_keys(&p) {
             Ok(k) => keys.extend(k),
-            Err(e) => warn(format!("skipping {e}")),
+            Err(e) => warn(format!("skipping {}", crate::error::chain(&e))),
         }
     }
     keys

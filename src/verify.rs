@@ -2,6 +2,8 @@
 //! file read back, and its SHA-256 against the `.sha256` file beside it. `report` runs the
 //! checks one by one for the `verify` command.
 
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::disk::PartitionTable;
-use crate::fs::ext4::read::Ext4Reader;
-use crate::fs::fat::Fat;
+use crate::fs::part::{Owner, PartFs, PartFsError};
 use crate::fs::FsKind;
 use crate::io::checkpoint::hash_range;
 use crate::plan::{NodePlan, OpKind};
@@ -44,14 +45,26 @@ pub enum VerifyError {
         expected: String,
         found: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: bad manifest: {detail}")]
     Manifest { path: PathBuf, detail: String },
-    #[error("{path}: not a clem-image manifest ({detail})")]
-    NotManifest { path: PathBuf, detail: String },
+    #[error("{path}: not a clem-image manifest")]
+    NotManifest {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Read(#[from] crate::io::regular::UserFileError),
+    /// Boxed: it is the largest cause, and `BuildError` carries a `VerifyError`.
+    #[error(transparent)]
+    Fs(Box<PartFsError>),
+}
+
+impl From<PartFsError> for VerifyError {
+    fn from(e: PartFsError) -> Self {
+        VerifyError::Fs(Box::new(e))
+    }
 }
 
 /// One file the build placed, as recorded in the node's manifest.
@@ -94,9 +107,9 @@ impl Manifest {
     /// Reads `rpiN.manifest.json` (a user's file: bounded, regular files only).
     pub fn read(path: &Path) -> Result<Manifest, VerifyError> {
         let text = crate::io::regular::read_user_text(path, crate::io::regular::SIDECAR)?;
-        serde_json::from_str(&text).map_err(|e| VerifyError::NotManifest {
+        serde_json::from_str(&text).map_err(|source| VerifyError::NotManifest {
             path: path.to_owned(),
-            detail: e.to_string(),
+            source,
         })
     }
 
@@ -143,13 +156,10 @@ impl Manifest {
     }
 }
 
-/// A partition of the image, read-only, as `probe::open_part` gives it.
-type PartWindow = crate::io::Window<crate::io::ReadOnly<File>>;
-
 struct Found {
     data: Vec<u8>,
     target: Option<String>,
-    owner: Option<(u16, u32, u32)>,
+    owner: Option<Owner>,
 }
 
 /// Checks `path` against the expected table and injected files.
@@ -188,6 +198,7 @@ pub fn check_injected(
     info: &probe::ImageInfo,
     injected: &[Injected],
 ) -> Result<(), VerifyError> {
+    let mut open: BTreeMap<u32, PartFs> = BTreeMap::new();
     for want in injected {
         let file_err = |detail: String| VerifyError::File {
             path: name.to_owned(),
@@ -198,48 +209,28 @@ pub fn check_injected(
         let part = info
             .part(want.partition)
             .ok_or_else(|| file_err("the partition is missing".into()))?;
-        let win = probe::open_part(data, &part.partition)?;
-        let found = read_back(win, part.fs, want, &file_err)?;
+        let fs = match open.entry(want.partition) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(PartFs::open(data, name, &part.partition)?),
+        };
+        let found = read_back(fs, want)?;
         compare(&found, want, &file_err)?;
     }
     Ok(())
 }
 
 /// What the image holds at `want`'s path.
-fn read_back(
-    win: PartWindow,
-    fs: FsKind,
-    want: &Injected,
-    file_err: &dyn Fn(String) -> VerifyError,
-) -> Result<Found, VerifyError> {
-    Ok(match fs {
-        FsKind::Vfat => {
-            let fat = Fat::open(win, 0).map_err(|e| file_err(e.to_string()))?;
-            Found {
-                data: match want.kind.as_str() {
-                    "file" => fat.read(&want.path).map_err(|e| file_err(e.to_string()))?,
-                    _ => Vec::new(),
-                },
-                target: None,
-                owner: None,
-            }
-        }
-        FsKind::Ext4 => {
-            let rd = Ext4Reader::open(win).map_err(|e| file_err(e.to_string()))?;
-            let err = |e: crate::fs::ext4::read::Ext4ReadError| file_err(e.to_string());
-            Found {
-                data: match want.kind.as_str() {
-                    "file" => rd.read(&want.path).map_err(err)?,
-                    _ => Vec::new(),
-                },
-                target: match want.kind.as_str() {
-                    "symlink" => Some(rd.read_link(&want.path).map_err(err)?),
-                    _ => None,
-                },
-                owner: Some(rd.owner(&want.path).map_err(err)?),
-            }
-        }
-        FsKind::Unknown => return Err(file_err("no known file system".into())),
+fn read_back(fs: &PartFs, want: &Injected) -> Result<Found, PartFsError> {
+    Ok(Found {
+        data: match want.kind.as_str() {
+            "file" => fs.read(&want.path)?,
+            _ => Vec::new(),
+        },
+        target: match want.kind.as_str() {
+            "symlink" => Some(fs.read_link(&want.path)?),
+            _ => None,
+        },
+        owner: fs.owner(&want.path)?,
     })
 }
 
@@ -264,9 +255,10 @@ fn compare(
             found.target, want.target
         )));
     }
-    if let (Some(mode), Some(uid), Some(gid), Some((m, u, g))) =
+    if let (Some(mode), Some(uid), Some(gid), Some(o)) =
         (&want.mode, want.uid, want.gid, found.owner)
     {
+        let (m, u, g) = (o.mode, o.uid, o.gid);
         // Symlink permission bits are always 0777 and meaningless; directories that
         // already existed keep their own mode, so check owners of files only.
         if want.kind == "file" && (format!("{m:04o}") != *mode || u != uid || g != gid) {
@@ -293,13 +285,7 @@ pub fn sha256_image(path: &Path) -> Result<String, VerifyError> {
 
 /// The digest the `.sha256` file records for `image_name`.
 pub fn read_sums(sums: &Path, image_name: &str) -> Result<String, VerifyError> {
-    let text =
-        crate::io::regular::read_user_text(sums, crate::io::regular::SIDECAR).map_err(|e| {
-            VerifyError::Io {
-                path: sums.to_owned(),
-                source: std::io::Error::other(e.problem),
-            }
-        })?;
+    let text = crate::io::regular::read_user_text(sums, crate::io::regular::SIDECAR)?;
     text.lines()
         .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
         .find(|(_, name)| *name == image_name)

@@ -1,7 +1,8 @@
 //! `explain --json` on stock samples, on node images the tool built, and on variants made
 //! here with debugfs/mtools (cloud-init disabled, no NoCloud, a seed on the wrong
 //! partition, an instance-id cloud-init already ran with, a misnamed seed file); `verify`
-//! and `verify --strict` on the broken ones.
+//! and `verify --strict` on the broken ones. Every image explained here is also seed-checked
+//! through the library, which must find the same.
 
 mod common;
 
@@ -15,7 +16,17 @@ const KEY: &str = "ssh-ed25519 clem-test@fixture";
 fn explain(img: &Path, home: &Path) -> Value {
     let o = clem(&["explain", img.to_str().unwrap(), "--json"], home);
     assert!(o.status.success(), "explain: {}", stderr(&o));
-    serde_json::from_str(&stdout(&o)).unwrap()
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // The seed check that build and verify run takes only the stages it needs: it must
+    // still find exactly what the whole explanation finds, in the same order.
+    let checked = clem_image::explain::check_built_image(img).expect("seed check");
+    assert_eq!(
+        serde_json::to_value(&checked).unwrap(),
+        v["findings"],
+        "seed check and explain disagree on {}",
+        img.display()
+    );
+    v
 }
 
 fn reasons(v: &Value, level: &str) -> Vec<String> {
@@ -290,13 +301,18 @@ fn built_snappy() {
     let (code, err) = verify(&img, dir.path(), true);
     assert_eq!(code, 0, "{err}");
 
-    // Seed on system-boot instead of writable: not read on Snappy.
-    let bad = variant(&img, "wrong-partition.img");
+    seed_on_the_wrong_partition(&img, dir.path());
+    seed_in_both_places(&img, dir.path());
+}
+
+/// Seed on system-boot instead of writable: not read on Snappy.
+fn seed_on_the_wrong_partition(img: &Path, dir: &Path) {
+    let bad = variant(img, "wrong-partition.img");
     let seed = "/system-data/var/lib/cloud/seed/nocloud-net";
-    let wpart = dir.path().join("writable.part");
+    let wpart = dir.join("writable.part");
     extract(&bad, &sfdisk_parts(&bad)[3], &wpart);
     for f in ["meta-data", "user-data"] {
-        let p = dir.path().join(f);
+        let p = dir.join(f);
         let dump = format!("dump {seed}/{f} {}", p.display());
         let (ok, text) = tool("debugfs", &["-R", &dump, wpart.to_str().unwrap()]);
         assert!(ok && p.exists(), "{text}");
@@ -317,7 +333,7 @@ fn built_snappy() {
         3,
         &format!("rm {seed}/meta-data\nrm {seed}/user-data\n"),
     );
-    let v = explain(&bad, dir.path());
+    let v = explain(&bad, dir);
     assert_eq!(v["seed"]["files"], json!([]));
     assert_eq!(v["seed"]["location"]["partition_label"], "writable");
     assert!(
@@ -325,13 +341,15 @@ fn built_snappy() {
         "{v:#}"
     );
     assert!(has(&v, "error", "no seed"), "{v:#}");
-    let (code, err) = verify(&bad, dir.path(), false);
+    let (code, err) = verify(&bad, dir, false);
     assert_ne!(code, 0);
     assert!(err.contains("is not read"), "{err}");
+}
 
-    // Seed in both places: the stray one is a warning, an error only with --strict.
-    let both = variant(&img, "stray.img");
-    let md = dir.path().join("meta-data");
+/// Seed in both places: the stray one is a warning, an error only with --strict.
+fn seed_in_both_places(img: &Path, dir: &Path) {
+    let both = variant(img, "stray.img");
+    let md = dir.join("meta-data");
     let (ok, text) = tool(
         "mcopy",
         &[
@@ -343,11 +361,11 @@ fn built_snappy() {
         ],
     );
     assert!(ok, "{text}");
-    let v = explain(&both, dir.path());
+    let v = explain(&both, dir);
     assert!(has(&v, "warning", "is not read"), "{v:#}");
     assert!(reasons(&v, "error").is_empty(), "{v:#}");
-    assert_eq!(verify(&both, dir.path(), false).0, 0);
-    let (code, err) = verify(&both, dir.path(), true);
+    assert_eq!(verify(&both, dir, false).0, 0);
+    let (code, err) = verify(&both, dir, true);
     assert_ne!(code, 0);
     assert!(err.contains("is not read"), "{err}");
 }
@@ -376,40 +394,50 @@ fn built_raspios_and_variants() {
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();
 
-    // The installed cloud-init's version, from its version.py.
+    cloud_init_version_is_read(&v, &img, dir.path());
+    disabled_by_the_marker_file(&img, dir.path(), &empty);
+    datasource_list_without_nocloud(&img, dir.path());
+    already_ran_with_the_seeds_instance_id(&img, dir.path(), &id);
+    misnamed_headerless_and_versionless(&img, dir.path());
+    user_data_that_is_not_yaml(&img, dir.path());
+}
+
+/// The installed cloud-init's version, from its version.py.
+fn cloud_init_version_is_read(v: &Value, img: &Path, dir: &Path) {
     assert_eq!(
         v["cloud_init"]["version"],
         Value::Null,
         "the sample has no version.py"
     );
-    let versioned = variant(&img, "versioned.img");
+    let versioned = variant(img, "versioned.img");
     plant_cloud_init_version(&versioned, 1, "25.1.4");
-    assert_eq!(
-        explain(&versioned, dir.path())["cloud_init"]["version"],
-        "25.1.4"
-    );
+    assert_eq!(explain(&versioned, dir)["cloud_init"]["version"], "25.1.4");
+}
 
-    // cloud-init disabled by the marker file.
-    let off = variant(&img, "disabled.img");
+/// cloud-init disabled by the marker file.
+fn disabled_by_the_marker_file(img: &Path, dir: &Path, empty: &Path) {
+    let off = variant(img, "disabled.img");
     debugfs_w(
         &off,
         1,
         &format!("write {} /etc/cloud/cloud-init.disabled\n", empty.display()),
     );
-    let v = explain(&off, dir.path());
+    let v = explain(&off, dir);
     assert_eq!(v["cloud_init"]["enabled"], false);
     assert_eq!(
         v["cloud_init"]["disabled_by"],
         json!(["/etc/cloud/cloud-init.disabled"])
     );
     assert!(has(&v, "error", "cloud-init is disabled"), "{v:#}");
-    let (code, err) = verify(&off, dir.path(), false);
+    let (code, err) = verify(&off, dir, false);
     assert_ne!(code, 0);
     assert!(err.contains("cloud-init is disabled"), "{err}");
+}
 
-    // A datasource list without NoCloud.
-    let ec2 = variant(&img, "no-nocloud.img");
-    let cfg = dir.path().join("99.cfg");
+/// A datasource list without NoCloud.
+fn datasource_list_without_nocloud(img: &Path, dir: &Path) {
+    let ec2 = variant(img, "no-nocloud.img");
+    let cfg = dir.join("99.cfg");
     std::fs::write(
         &cfg,
         "datasource_list: [ Ec2, None ]\ndatasource:\n  NoCloud:\n    seedfrom: file:///boot/firmware\n",
@@ -423,17 +451,19 @@ fn built_raspios_and_variants() {
             cfg.display()
         ),
     );
-    let v = explain(&ec2, dir.path());
+    let v = explain(&ec2, dir);
     assert_eq!(v["datasource"]["list"], json!(["Ec2", "None"]));
     assert_eq!(v["datasource"]["nocloud_enabled"], false);
     assert!(has(&v, "error", "has no NoCloud"), "{v:#}");
-    let (code, err) = verify(&ec2, dir.path(), true);
+    let (code, err) = verify(&ec2, dir, true);
     assert_ne!(code, 0);
     assert!(err.contains("has no NoCloud"), "{err}");
+}
 
-    // cloud-init already ran with the seed's instance-id.
-    let ran = variant(&img, "ran.img");
-    let idf = dir.path().join("instance-id");
+/// cloud-init already ran with the seed's instance-id.
+fn already_ran_with_the_seeds_instance_id(img: &Path, dir: &Path, id: &str) {
+    let ran = variant(img, "ran.img");
+    let idf = dir.join("instance-id");
     std::fs::write(&idf, format!("{id}\n")).unwrap();
     debugfs_w(
         &ran,
@@ -443,20 +473,22 @@ fn built_raspios_and_variants() {
             idf.display()
         ),
     );
-    let v = explain(&ran, dir.path());
-    assert_eq!(v["previous_run"]["instance_id"], id.as_str());
-    assert_eq!(v["previous_run"]["instance_link"], id.as_str());
+    let v = explain(&ran, dir);
+    assert_eq!(v["previous_run"]["instance_id"], id);
+    assert_eq!(v["previous_run"]["instance_link"], id);
     assert_eq!(v["previous_run"]["same_as_seed"], true);
     assert!(has(&v, "error", "already ran"), "{v:#}");
-    let (code, err) = verify(&ran, dir.path(), false);
+    let (code, err) = verify(&ran, dir, false);
     assert_ne!(code, 0);
     assert!(err.contains("already ran"), "{err}");
+}
 
-    // Misnamed seed file, no #cloud-config header, network-config without a version.
-    let names = variant(&img, "names.img");
-    let ud = dir.path().join("ud");
+/// Misnamed seed file, no #cloud-config header, network-config without a version.
+fn misnamed_headerless_and_versionless(img: &Path, dir: &Path) {
+    let names = variant(img, "names.img");
+    let ud = dir.join("ud");
     std::fs::write(&ud, "hostname: x\n").unwrap();
-    let nc = dir.path().join("nc");
+    let nc = dir.join("nc");
     std::fs::write(&nc, "ethernets:\n  eth0:\n    dhcp4: true\n").unwrap();
     let m = mtools_img(&names, 0);
     for (src, dst) in [
@@ -467,14 +499,17 @@ fn built_raspios_and_variants() {
         let (ok, text) = tool("mcopy", &["-o", "-i", &m, src.to_str().unwrap(), dst]);
         assert!(ok, "{text}");
     }
-    let v = explain(&names, dir.path());
+    let v = explain(&names, dir);
     assert!(has(&v, "error", "user-data.yaml"), "{v:#}");
     assert!(has(&v, "error", "#cloud-config"), "{v:#}");
     assert!(has(&v, "error", "no version 1 or 2"), "{v:#}");
-    assert_ne!(verify(&names, dir.path(), false).0, 0);
+    assert_ne!(verify(&names, dir, false).0, 0);
+}
 
-    // user-data that says #cloud-config but is not YAML: cloud-init cannot read it.
-    let broken = variant(&img, "broken-yaml.img");
+/// user-data that says #cloud-config but is not YAML: cloud-init cannot read it.
+fn user_data_that_is_not_yaml(img: &Path, dir: &Path) {
+    let ud = dir.join("ud");
+    let broken = variant(img, "broken-yaml.img");
     std::fs::write(&ud, "#cloud-config\nhostname: rpi2\nruncmd: [echo\n").unwrap();
     let m = mtools_img(&broken, 0);
     let (ok, text) = tool(
@@ -482,7 +517,7 @@ fn built_raspios_and_variants() {
         &["-o", "-i", &m, ud.to_str().unwrap(), "::user-data"],
     );
     assert!(ok, "{text}");
-    let v = explain(&broken, dir.path());
+    let v = explain(&broken, dir);
     assert!(
         has(
             &v,
@@ -491,7 +526,7 @@ fn built_raspios_and_variants() {
         ),
         "{v:#}"
     );
-    assert_ne!(verify(&broken, dir.path(), false).0, 0);
+    assert_ne!(verify(&broken, dir, false).0, 0);
 }
 
 /// `build` refuses to write a seed the image would ignore, naming the reason, and leaves

@@ -21,7 +21,7 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<i32> {
     let report = match diff(&args.a, &args.b) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", clem_image::error::chain(&e));
             return Ok(2);
         }
     };

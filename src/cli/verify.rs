@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use clem_image::bmap::Bmap;
-use clem_image::inspect::RawImage;
+use clem_image::source::RawImage;
 use clem_image::verify::report::{self, Inputs, Report, Verdict};
 use clem_image::verify::Manifest;
 

@@ -60,7 +60,7 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, Error)]
 pub enum CloudConfigError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read")]
     Read {
         path: String,
         source: std::io::Error,

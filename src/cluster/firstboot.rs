@@ -11,9 +11,9 @@ use super::config::{overlay_pool, Cluster, DockerExposure, NodeSpec, Role, Swarm
 use super::tls::{ClusterCa, TlsError};
 use super::values::shell_quote;
 use crate::docker::InstallKind;
-use crate::flavour::Flavour;
 use crate::overlay::{self, TemplateError};
 use crate::plan::HostFile;
+use crate::probe::Flavour;
 
 #[derive(Debug, Error)]
 pub enum FirstBootError {

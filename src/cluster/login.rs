@@ -19,8 +19,11 @@ pub enum LoginError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Write(#[from] TlsError),
-    #[error("{path}: cannot make an SSH key: {detail}")]
-    Generate { path: PathBuf, detail: String },
+    #[error("{path}: cannot make an SSH key")]
+    Generate {
+        path: PathBuf,
+        source: ssh_key::Error,
+    },
 }
 
 /// Where the authorized keys came from.
@@ -95,20 +98,14 @@ fn cluster_key(dir: &Path) -> Result<(PublicKey, PathBuf, bool), LoginError> {
         let key = sshkey::read_keys(&public)?.remove(0);
         return Ok((key, private, false));
     }
-    let fail = |detail: String| LoginError::Generate {
+    let fail = |source| LoginError::Generate {
         path: private.clone(),
-        detail,
+        source,
     };
-    let mut pair =
-        PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(|e| fail(e.to_string()))?;
+    let mut pair = PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(fail)?;
     pair.set_comment("clem-image cluster key");
-    let secret = pair
-        .to_openssh(LineEnding::LF)
-        .map_err(|e| fail(e.to_string()))?;
-    let line = pair
-        .public_key()
-        .to_openssh()
-        .map_err(|e| fail(e.to_string()))?;
+    let secret = pair.to_openssh(LineEnding::LF).map_err(fail)?;
+    let line = pair.public_key().to_openssh().map_err(fail)?;
     // The public half last: its presence marks a complete pair (write_secret makes ssh/
     // 0700).
     tls::write_secret(&private, &secret, 0o600)?;

@@ -21,7 +21,7 @@ use crate::node::NodeName;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -27,7 +27,7 @@ pub enum ArError {
         "{name}: truncated (the member says {size} bytes, the file has {left} after its header)"
     )]
     Truncated { name: String, size: u64, left: u64 },
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

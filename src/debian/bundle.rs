@@ -19,9 +19,9 @@ use super::dpkg::Installed;
 pub enum BundleError {
     #[error("{dir}: {what}")]
     Dir { dir: String, what: String },
-    #[error("{dir}: cannot list: {source}")]
+    #[error("{dir}: cannot list")]
     List { dir: String, source: io::Error },
-    #[error("{0}")]
+    #[error(transparent)]
     Deb(#[from] DebError),
     #[error("{file}: built for {arch}, the image is {image}")]
     Arch {
@@ -325,7 +325,7 @@ mod tests {
         build_deb(&d, "docker.io_26.1.5_arm64.deb", &pkg, "xz");
         let e = check_bundle(&d, "armhf", &image()).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!(
                 "{}/docker.io_26.1.5_arm64.deb: built for arm64, the image is armhf",
                 d.display()
@@ -346,7 +346,7 @@ mod tests {
         build_deb(d, "docker.io.deb", &daemon_only, "xz");
         let e = check_bundle(d, "armhf", &image()).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!(
                 "{}: no package ships the docker CLI (usr/bin/docker)",
                 d.display()
@@ -361,7 +361,7 @@ mod tests {
         build_deb(d, "docker.io.deb", &cli_only, "xz");
         let e = check_bundle(d, "armhf", &image()).unwrap_err();
         assert!(
-            e.to_string().ends_with(
+            crate::error::chain(&e).ends_with(
                 "no package ships the docker daemon (usr/sbin/dockerd or usr/bin/dockerd)"
             ),
             "{e}"
@@ -375,7 +375,7 @@ mod tests {
         build_deb(d, "docker.io_26.1.5_armhf.deb", &docker_pkg(), "xz");
         let e = check_bundle(d, "armhf", &image()).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!(
                 "{}/docker.io_26.1.5_armhf.deb depends on containerd (>= 1.7), which neither the bundle nor the image has",
                 d.display()
@@ -384,7 +384,7 @@ mod tests {
         // A Provides of the image satisfies it; then the OR group and Pre-Depends are checked.
         let image2 = [inst("libc6", &[]), inst("containerd.io", &["containerd"])];
         let e = check_bundle(d, "armhf", &image2).unwrap_err();
-        assert!(e.to_string().ends_with("pre-depends on init-system-helpers (>= 1.54~), which neither the bundle nor the image has"), "{e}");
+        assert!(crate::error::chain(&e).ends_with("pre-depends on init-system-helpers (>= 1.54~), which neither the bundle nor the image has"), "{e}");
         let image3 = [
             inst("libc6", &[]),
             inst("containerd", &[]),
@@ -392,7 +392,7 @@ mod tests {
         ];
         let e = check_bundle(d, "armhf", &image3).unwrap_err();
         assert!(
-            e.to_string().ends_with(
+            crate::error::chain(&e).ends_with(
                 "depends on iptables | nftables, which neither the bundle nor the image has"
             ),
             "{e}"
@@ -407,7 +407,7 @@ mod tests {
         build_deb(d, "b.deb", &docker_pkg(), "gzip");
         let e = check_bundle(d, "armhf", &image()).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!(
                 "{0}/a.deb and {0}/b.deb are both package docker.io",
                 d.display()
@@ -416,7 +416,7 @@ mod tests {
         std::fs::write(d.join("b.deb"), "garbage").unwrap();
         let e = check_bundle(d, "armhf", &image()).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!("{}/b.deb: not a Debian package (no ar magic)", d.display())
         );
     }
@@ -426,14 +426,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = check_bundle(dir.path(), "armhf", &[]).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!("{}: no .deb files", dir.path().display())
         );
         let f = dir.path().join("file.deb");
         std::fs::write(&f, "x").unwrap();
         let e = check_bundle(&f, "armhf", &[]).unwrap_err();
-        assert_eq!(e.to_string(), format!("{}: not a directory", f.display()));
+        assert_eq!(
+            crate::error::chain(&e),
+            format!("{}: not a directory", f.display())
+        );
         let e = check_bundle(&dir.path().join("nope"), "armhf", &[]).unwrap_err();
-        assert!(e.to_string().contains("nope: cannot list: "), "{e}");
+        assert!(
+            crate::error::chain(&e).contains("nope: cannot list: "),
+            "{e}"
+        );
     }
 }

@@ -11,12 +11,11 @@
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
-use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use thiserror::Error;
 
 use super::ar::{open_regular, ArError, ArReader, Member};
 use super::control::{self, ControlError};
+use super::member::{decompress, describe, walk_tar, Capped, Flow};
 
 /// The largest `control` file read (real ones are a few KiB).
 pub const CONTROL_CAP: u64 = 1 << 20;
@@ -26,25 +25,18 @@ const MAX_CONTROL_ENTRIES: usize = 10_000;
 /// Decompressed sizes beyond which a member is refused (a bomb, not a package).
 const CONTROL_TAR_CAP: u64 = 256 << 20;
 const DATA_TAR_CAP: u64 = 16 << 30;
-/// Zero padding after a tar's end blocks is normal; more than this is not a tar.
-const TRAILER_CAP: u64 = 1 << 20;
-/// liblzma's decoder memory: xz -9 needs 65 MiB; a header asking for more is refused.
-const XZ_MEMLIMIT: u64 = 256 << 20;
-/// GNU long names and pax headers are read into memory: cap them.
-const LONG_NAME_CAP: u64 = 4096;
-const PAX_CAP: u64 = 64 << 10;
 /// Where programs live; `DebInfo::files` keeps only these (the full list can be huge).
 const BIN_DIRS: [&str; 4] = ["usr/bin/", "usr/sbin/", "bin/", "sbin/"];
 
 #[derive(Debug, Error)]
 pub enum DebError {
-    #[error("{file}: cannot open: {source}")]
+    #[error("{file}: cannot open")]
     Open { file: String, source: io::Error },
     #[error("{file}: not a regular file")]
     NotRegular { file: String },
     #[error("{file}: not a Debian package (no ar magic)")]
     NotDeb { file: String },
-    #[error("{file}: {source}")]
+    #[error("{file}")]
     Ar { file: String, source: ArError },
     #[error("{file}: {member}: {what}")]
     Member {
@@ -54,7 +46,7 @@ pub enum DebError {
     },
     #[error("{file}: {what}")]
     Format { file: String, what: String },
-    #[error("{file}: control: {source}")]
+    #[error("{file}: control")]
     Control { file: String, source: ControlError },
 }
 
@@ -263,231 +255,10 @@ fn program_files(r: impl Read, member: &str) -> Result<Vec<String>, String> {
     Ok(files)
 }
 
-/// The decompressor for a member named `control.tar.xz`, `data.tar`, … by its suffix.
-pub(crate) fn decompress<'a>(
-    member: &str,
-    r: impl Read + 'a,
-) -> Result<Box<dyn Read + 'a>, String> {
-    let suffix = member.rsplit_once(".tar").map_or("?", |(_, s)| s);
-    Ok(match suffix {
-        "" => Box::new(r),
-        ".gz" => Box::new(GzDecoder::new(r)),
-        ".xz" | ".lzma" => {
-            let stream = if suffix == ".xz" {
-                xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0)
-            } else {
-                xz2::stream::Stream::new_lzma_decoder(XZ_MEMLIMIT)
-            };
-            let stream = stream.map_err(|e| format!("cannot start the decoder: {e}"))?;
-            Box::new(xz2::read::XzDecoder::new_stream(r, stream))
-        }
-        ".zst" => Box::new(Zstd(
-            StreamingDecoder::new(r).map_err(|e| format!("not zstd: {e}"))?,
-        )),
-        ".bz2" => return Err("bzip2 compression is not supported".into()),
-        other => return Err(format!("unknown compression `{other}`")),
-    })
-}
-
-/// ruzstd does not check the frame's content checksum by itself: do it at the end.
-struct Zstd<R: Read>(StreamingDecoder<R, FrameDecoder>);
-
-impl<R: Read> Read for Zstd<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.0.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            let d = &self.0.decoder;
-            if let (Some(stored), Some(computed)) =
-                (d.get_checksum_from_data(), d.get_calculated_checksum())
-            {
-                if stored != computed {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "zstd checksum mismatch",
-                    ));
-                }
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// Refuses a stream that decompresses to more than `left` bytes.
-pub(crate) struct Capped<R> {
-    inner: R,
-    left: u64,
-    cap: u64,
-}
-
-impl<R: Read> Capped<R> {
-    pub(crate) fn new(inner: R, cap: u64) -> Self {
-        Capped {
-            inner,
-            left: cap,
-            cap,
-        }
-    }
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            if buf.is_empty() || self.inner.read(&mut [0u8; 1])? == 0 {
-                return Ok(0);
-            }
-            let msg = format!("unpacks to more than {} MiB", self.cap >> 20);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-pub(crate) enum Flow {
-    Continue,
-    Stop,
-}
-
-/// Walks a tar stream, calling `visit` with each entry's path (GNU long names and pax
-/// `path` applied, leading `./` and `/` removed) until it says stop. At most
-/// `max_entries` headers; after the end blocks the stream is read to its end (bounded),
-/// so a truncated or corrupt compressed stream is an error even past the last entry.
-pub(crate) fn walk_tar<R: Read>(
-    r: R,
-    max_entries: usize,
-    mut visit: impl FnMut(&str, &mut tar::Entry<'_, R>) -> Result<Flow, String>,
-) -> Result<(), String> {
-    let mut archive = tar::Archive::new(r);
-    {
-        // Raw: the crate would read a long name or pax header of any size into memory.
-        let entries = archive.entries().map_err(|e| describe(&e))?.raw(true);
-        let mut long_name: Option<String> = None;
-        for (count, entry) in entries.enumerate() {
-            if count >= max_entries {
-                return Err(format!("more than {max_entries} tar entries"));
-            }
-            let mut entry = entry.map_err(|e| describe(&e))?;
-            let kind = entry.header().entry_type();
-            if kind.is_gnu_longname() {
-                long_name = Some(read_capped(&mut entry, LONG_NAME_CAP, "long file name")?);
-                continue;
-            }
-            if kind.is_pax_local_extensions() {
-                long_name = pax_path(&mut entry)?.or(long_name);
-                continue;
-            }
-            if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
-                continue;
-            }
-            let raw = match long_name.take() {
-                Some(name) => name,
-                None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-            };
-            if let Flow::Stop = visit(normalise(&raw), &mut entry)? {
-                return Ok(());
-            }
-        }
-    }
-    let copied = io::copy(
-        &mut archive.into_inner().take(TRAILER_CAP + 1),
-        &mut io::sink(),
-    )
-    .map_err(|e| describe(&e))?;
-    if copied > TRAILER_CAP {
-        return Err("data after the end of the tar archive".into());
-    }
-    Ok(())
-}
-
-fn read_capped(entry: &mut impl Read, cap: u64, what: &str) -> Result<String, String> {
-    let mut bytes = Vec::new();
-    entry
-        .take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| describe(&e))?;
-    if bytes.len() as u64 > cap {
-        return Err(format!("a {what} longer than {cap} bytes"));
-    }
-    while bytes.last() == Some(&0) {
-        bytes.pop();
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn pax_path<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<String>, String> {
-    if entry.size() > PAX_CAP {
-        return Err(format!("a pax header longer than {PAX_CAP} bytes"));
-    }
-    let Some(exts) = entry.pax_extensions().map_err(|e| describe(&e))? else {
-        return Ok(None);
-    };
-    for ext in exts {
-        let ext = ext.map_err(|e| describe(&e))?;
-        if ext.key() == Ok("path") {
-            return Ok(Some(
-                String::from_utf8_lossy(ext.value_bytes()).into_owned(),
-            ));
-        }
-    }
-    Ok(None)
-}
-
-fn normalise(path: &str) -> &str {
-    let mut p = path;
-    loop {
-        let next = p.trim_start_matches('/');
-        let next = next.strip_prefix("./").unwrap_or(next);
-        if next == p {
-            break;
-        }
-        p = next;
-    }
-    let p = if p == "." { "" } else { p };
-    p.trim_end_matches('/')
-}
-
-/// An I/O error of a member as words: the decoders and the tar crate each say "the input
-/// ended early" their own way (an error kind, a message, or an error deep in a chain);
-/// all of them are "truncated".
-pub(crate) fn describe(e: &io::Error) -> String {
-    let msg = e.to_string();
-    let said = [
-        "unexpected EOF",
-        "premature eof",
-        "failed to read entire block",
-    ];
-    if ended_early(e) || said.iter().any(|m| msg.contains(m)) {
-        "truncated".into()
-    } else {
-        msg
-    }
-}
-
-fn ended_early(e: &io::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::UnexpectedEof {
-                return true;
-            }
-            // io::Error's own source() skips the error it wraps.
-            if let Some(inner) = io.get_ref() {
-                cur = Some(inner);
-                continue;
-            }
-        }
-        cur = err.source();
-    }
-    false
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::ar::tests::build as build_ar;
+    use super::super::member::normalise;
     use super::*;
     use std::io::Cursor;
     use std::path::PathBuf;
@@ -646,12 +417,16 @@ pub(crate) mod tests {
         let bytes = std::fs::read(&path).unwrap();
         for keep in [bytes.len() - 1, bytes.len() * 2 / 3, 200, 70] {
             let cut = write(dir.path(), "cut.deb", &bytes[..keep]);
-            let e = read_deb(&cut).unwrap_err().to_string();
+            let e = read_deb(&cut)
+                .map_err(|e| crate::error::chain(&e))
+                .unwrap_err();
             assert!(e.starts_with(&format!("{}: ", cut.display())), "{e}");
             assert!(e.contains("truncated"), "keep {keep}: {e}");
         }
         let magic_only = write(dir.path(), "cut.deb", &bytes[..8]);
-        let e = read_deb(&magic_only).unwrap_err().to_string();
+        let e = read_deb(&magic_only)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert_eq!(e, format!("{}: empty ar archive", magic_only.display()));
     }
 
@@ -675,8 +450,8 @@ pub(crate) mod tests {
                 (&m[2].0, &m[2].1),
             ]);
             let e = read_deb(&write(dir.path(), "rpi.deb", &bytes))
-                .unwrap_err()
-                .to_string();
+                .map_err(|e| crate::error::chain(&e))
+                .unwrap_err();
             let want = format!(
                 "{}: {member}: truncated",
                 dir.path().join("rpi.deb").display()
@@ -702,8 +477,8 @@ pub(crate) mod tests {
                 (member, &data),
             ]);
             let e = read_deb(&write(dir.path(), "b.deb", &bytes))
-                .unwrap_err()
-                .to_string();
+                .map_err(|e| crate::error::chain(&e))
+                .unwrap_err();
             assert!(e.contains(&format!("b.deb: {member}: ")), "{e}");
         }
     }
@@ -712,7 +487,9 @@ pub(crate) mod tests {
     fn garbage_and_lying_sizes() {
         let dir = tempfile::tempdir().unwrap();
         let g = write(dir.path(), "rpi.deb", b"this is not a package at all\n");
-        let e = read_deb(&g).unwrap_err().to_string();
+        let e = read_deb(&g)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert_eq!(
             e,
             format!("{}: not a Debian package (no ar magic)", g.display())
@@ -733,8 +510,8 @@ pub(crate) mod tests {
         bytes[at..at + 10].copy_from_slice(b"4000000000");
         let t = Instant::now();
         let e = read_deb(&write(dir.path(), "lies.deb", &bytes))
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(5));
         assert!(
             e.contains("lies.deb: data.tar.xz: truncated (the member says 4000000000 bytes"),
@@ -753,7 +530,7 @@ pub(crate) mod tests {
         let e = read_deb(&fifo).unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(2), "blocked on a FIFO");
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!("{}: not a regular file", fifo.display())
         );
         assert!(matches!(
@@ -761,8 +538,8 @@ pub(crate) mod tests {
             Err(DebError::NotRegular { .. })
         ));
         let missing = read_deb(&dir.path().join("nope.deb"))
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert!(missing.contains("nope.deb: cannot open: "), "{missing}");
     }
 
@@ -795,7 +572,7 @@ pub(crate) mod tests {
         assert_eq!(ok.files, ["usr/bin/docker"]);
         let e = hand_deb(dir.path(), b"Version: 1\nArchitecture: all\n").unwrap_err();
         assert_eq!(
-            e.to_string(),
+            crate::error::chain(&e),
             format!(
                 "{}: no Package field in control",
                 dir.path().join("hand.deb").display()
@@ -803,8 +580,7 @@ pub(crate) mod tests {
         );
         let e = hand_deb(dir.path(), b"Package: a\nArchitecture: all\n").unwrap_err();
         assert!(
-            e.to_string()
-                .ends_with("hand.deb: no Version field in control"),
+            crate::error::chain(&e).ends_with("hand.deb: no Version field in control"),
             "{e}"
         );
         let e = hand_deb(
@@ -813,19 +589,21 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string()
-                .contains("hand.deb: control: bad relationship field"),
+            crate::error::chain(&e).contains("hand.deb: control: bad relationship field"),
             "{e}"
         );
         let e = hand_deb(dir.path(), b"Package: a\n bad\nVersion 1\n").unwrap_err();
-        assert!(e.to_string().contains("hand.deb: control: line 3:"), "{e}");
+        assert!(
+            crate::error::chain(&e).contains("hand.deb: control: line 3:"),
+            "{e}"
+        );
         let big = format!(
             "Package: a\nVersion: 1\nArchitecture: all\nDescription: {}\n",
             "x".repeat(2 << 20)
         );
         let e = hand_deb(dir.path(), big.as_bytes()).unwrap_err();
         assert!(
-            e.to_string()
+            crate::error::chain(&e)
                 .ends_with("hand.deb: control.tar: control is larger than 1024 KiB"),
             "{e}"
         );
@@ -835,7 +613,7 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().ends_with("control has 2 stanzas, not one"),
+            crate::error::chain(&e).ends_with("control has 2 stanzas, not one"),
             "{e}"
         );
     }
@@ -870,7 +648,7 @@ pub(crate) mod tests {
         ];
         for (members, want) in cases {
             let e = read_deb(&write(dir.path(), "m.deb", &build_ar(members))).unwrap_err();
-            assert!(e.to_string().ends_with(want), "{e} / {want}");
+            assert!(crate::error::chain(&e).ends_with(want), "{e} / {want}");
         }
         // `_`-members are skipped, as dpkg does.
         let bytes = build_ar(&[
@@ -925,7 +703,10 @@ pub(crate) mod tests {
         let e = Capped::new(&[0u8; 100][..], 99)
             .read_to_end(&mut out)
             .unwrap_err();
-        assert!(e.to_string().starts_with("unpacks to more than"), "{e}");
+        assert!(
+            crate::error::chain(&e).starts_with("unpacks to more than"),
+            "{e}"
+        );
         let mut out = Vec::new();
         Capped::new(&[0u8; 100][..], 100)
             .read_to_end(&mut out)

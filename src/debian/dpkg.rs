@@ -19,7 +19,7 @@ pub enum DpkgError {
     NoPackage { line: usize },
     #[error("dpkg status: line {line}: {package} is installed but has no Version")]
     NoVersion { line: usize, package: String },
-    #[error("dpkg status: line {line}: {package}: Provides: {source}")]
+    #[error("dpkg status: line {line}: {package}: Provides")]
     Provides {
         line: usize,
         package: String,

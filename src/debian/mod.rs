@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod control;
 pub mod deb;
 pub mod dpkg;
+mod member;
 pub mod snap;
 
 pub use ar::ArError;

@@ -25,7 +25,8 @@ use saphyr_parser::{Event, Parser};
 use thiserror::Error;
 
 use super::ar::{open_regular, ArError, ArReader, Member};
-use super::deb::{check_debian_binary, decompress, describe, walk_tar, Capped, Flow};
+use super::deb::check_debian_binary;
+use super::member::{decompress, describe, walk_tar, Capped, Flow};
 
 const PACKAGE_YAML: &str = "meta/package.yaml";
 const YAML_CAP: u64 = 1 << 20;
@@ -34,7 +35,7 @@ const DATA_TAR_CAP: u64 = 16 << 30;
 
 #[derive(Debug, Error)]
 pub enum SnapError {
-    #[error("{file}: cannot open: {source}")]
+    #[error("{file}: cannot open")]
     Open {
         file: String,
         source: std::io::Error,
@@ -45,7 +46,7 @@ pub enum SnapError {
     Squashfs { file: String },
     #[error("{file}: not a snap (neither a 15.04 click package nor squashfs)")]
     NotSnap { file: String },
-    #[error("{file}: {source}")]
+    #[error("{file}")]
     Ar { file: String, source: ArError },
     #[error("{file}: {member}: {what}")]
     Member {
@@ -504,7 +505,9 @@ binaries:
             "docker_17.03.1_armhf.snap",
             b"hsqs\x00\x00\x00\x00 rest of a squashfs image",
         );
-        let e = read_snap(&sq).unwrap_err().to_string();
+        let e = read_snap(&sq)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert_eq!(
             e,
             format!(
@@ -514,7 +517,9 @@ binaries:
         );
         let g = write(dir.path(), "g.snap", b"PK\x03\x04 not a snap");
         assert_eq!(
-            read_snap(&g).unwrap_err().to_string(),
+            read_snap(&g)
+                .map_err(|e| crate::error::chain(&e))
+                .unwrap_err(),
             format!(
                 "{}: not a snap (neither a 15.04 click package nor squashfs)",
                 g.display()
@@ -540,14 +545,18 @@ binaries:
         let dir = tempfile::tempdir().unwrap();
         let bytes = click_snap(Some(DOCKER_YAML), "data.tar.gz");
         let cut = write(dir.path(), "cut.snap", &bytes[..bytes.len() - 10]);
-        let e = read_snap(&cut).unwrap_err().to_string();
+        let e = read_snap(&cut)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert!(
             e.starts_with(&format!("{}: data.tar.gz: truncated", cut.display())),
             "{e}"
         );
 
         let none = write(dir.path(), "none.snap", &click_snap(None, "data.tar.gz"));
-        let e = read_snap(&none).unwrap_err().to_string();
+        let e = read_snap(&none)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert_eq!(
             e,
             format!("{}: data.tar.gz: no meta/package.yaml", none.display())
@@ -558,7 +567,9 @@ binaries:
             "bad.snap",
             &click_snap(Some("name: docker\nversion: ../x\n"), "data.tar.gz"),
         );
-        let e = read_snap(&bad).unwrap_err().to_string();
+        let e = read_snap(&bad)
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert_eq!(
             e,
             format!(
@@ -569,8 +580,8 @@ binaries:
 
         let odd = build_ar(&[("debian-binary", b"2.0\n"), ("evil", b"x")]);
         let e = read_snap(&write(dir.path(), "odd.snap", &odd))
-            .unwrap_err()
-            .to_string();
+            .map_err(|e| crate::error::chain(&e))
+            .unwrap_err();
         assert!(e.ends_with("odd.snap: unexpected member evil"), "{e}");
     }
 }

@@ -1,15 +1,13 @@
-//! A small line diff (Myers' O(ND) algorithm) and its unified-format rendering, for the
-//! short text files `diff` shows inline. Written here rather than pulled in as a crate: the
-//! inputs are capped at 64 KiB, so a plain implementation with a cost cap is enough.
+//! The unified-format rendering of a line diff, for the short text files `diff` shows
+//! inline. The edit script comes from `similar` (Myers' algorithm, with its bounded search
+//! on hard inputs); the rendering is ours, so the output is exactly `diff -u`'s layout.
 
 use std::fmt::Write;
 
+use similar::{capture_diff_slices, Algorithm, DiffTag};
+
 /// Lines of context around each change, as `diff -u`.
 const CONTEXT: usize = 3;
-
-/// Above this many edits we stop searching for a minimal script and report the differing
-/// middle as one replacement: still a correct diff, just not a minimal one.
-const MAX_EDITS: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -24,102 +22,21 @@ fn lines(text: &str) -> Vec<&str> {
     text.split_inclusive('\n').collect()
 }
 
-/// The edit script turning `a` into `b`, in order.
+/// The edit script turning `a` into `b`, in order, one op per line; a replaced block's
+/// deletions come before its insertions, as `diff -u` prints them.
 fn script(a: &[&str], b: &[&str]) -> Vec<Op> {
-    // Common prefix and suffix cost nothing; only the middle goes through Myers.
-    let pre = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let suf = a[pre..]
-        .iter()
-        .rev()
-        .zip(b[pre..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let mut ops: Vec<Op> = (0..pre).map(|i| Op::Equal(i, i)).collect();
-    let (am, bm) = (&a[pre..a.len() - suf], &b[pre..b.len() - suf]);
-    match myers(am, bm) {
-        Some(mid) => ops.extend(mid.into_iter().map(|op| match op {
-            Op::Equal(i, j) => Op::Equal(i + pre, j + pre),
-            Op::Delete(i) => Op::Delete(i + pre),
-            Op::Insert(j) => Op::Insert(j + pre),
-        })),
-        None => {
-            ops.extend((0..am.len()).map(|i| Op::Delete(i + pre)));
-            ops.extend((0..bm.len()).map(|j| Op::Insert(j + pre)));
+    let mut ops = Vec::with_capacity(a.len().max(b.len()));
+    for op in capture_diff_slices(Algorithm::Myers, a, b) {
+        let (tag, old, new) = op.as_tag_tuple();
+        match tag {
+            DiffTag::Equal => ops.extend(old.zip(new).map(|(i, j)| Op::Equal(i, j))),
+            DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
+                ops.extend(old.map(Op::Delete));
+                ops.extend(new.map(Op::Insert));
+            }
         }
     }
-    let (ea, eb) = (a.len() - suf, b.len() - suf);
-    ops.extend((0..suf).map(|k| Op::Equal(ea + k, eb + k)));
     ops
-}
-
-/// Myers' greedy shortest edit script; `None` when it needs more than [`MAX_EDITS`] edits.
-fn myers(a: &[&str], b: &[&str]) -> Option<Vec<Op>> {
-    let (n, m) = (a.len() as isize, b.len() as isize);
-    let max = (n + m) as usize;
-    let off = max as isize + 1;
-    // v[k + off]: the furthest x reached on diagonal k = x - y.
-    let mut v = vec![0isize; 2 * max + 3];
-    // trace[d]: v as it stood before round d (only diagonals -d..=d are ever read).
-    let mut trace: Vec<Vec<isize>> = Vec::new();
-    let mut found = None;
-    'outer: for d in 0..=max.min(MAX_EDITS) as isize {
-        trace.push(v[(off - d) as usize..=(off + d) as usize].to_vec());
-        for k in (-d..=d).step_by(2) {
-            let down = k == -d || (k != d && v[(off + k - 1) as usize] < v[(off + k + 1) as usize]);
-            let mut x = if down {
-                v[(off + k + 1) as usize]
-            } else {
-                v[(off + k - 1) as usize] + 1
-            };
-            let mut y = x - k;
-            while x < n && y < m && a[x as usize] == b[y as usize] {
-                x += 1;
-                y += 1;
-            }
-            v[(off + k) as usize] = x;
-            if x >= n && y >= m {
-                found = Some(d);
-                break 'outer;
-            }
-        }
-    }
-    let last = found?;
-    // Walk back from (n, m) through the saved rounds.
-    let mut ops = Vec::new();
-    let (mut x, mut y) = (n, m);
-    for d in (0..=last).rev() {
-        let saved = &trace[d as usize];
-        // saved[i] is diagonal i - d (the slice started at -d).
-        let at = |k: isize| saved[(k + d) as usize];
-        let k = x - y;
-        let prev_k = if k == -d || (k != d && at(k - 1) < at(k + 1)) {
-            k + 1
-        } else {
-            k - 1
-        };
-        let (prev_x, prev_y) = if d == 0 {
-            (0, 0)
-        } else {
-            let px = at(prev_k);
-            (px, px - prev_k)
-        };
-        while x > prev_x && y > prev_y {
-            x -= 1;
-            y -= 1;
-            ops.push(Op::Equal(x as usize, y as usize));
-        }
-        if d > 0 {
-            if x == prev_x {
-                ops.push(Op::Insert(prev_y as usize));
-            } else {
-                ops.push(Op::Delete(prev_x as usize));
-            }
-        }
-        x = prev_x;
-        y = prev_y;
-    }
-    ops.reverse();
-    Some(ops)
 }
 
 /// A unified diff of `old` and `new` with the given header names; empty when they are equal.
@@ -350,7 +267,13 @@ mod tests {
     }
 
     #[test]
-    fn large_rewrites_fall_back_to_one_replacement() {
+    fn large_rewrites_stay_correct() {
+        // The worst the 64 KiB cap allows: every line differs; bounded, not quadratic.
+        let a: String = (0..16000).map(|i| format!("{i:03x}\n")).collect();
+        let b: String = (0..16000).map(|i| format!("{:03X}.\n", i)).collect();
+        let t = std::time::Instant::now();
+        check(&a, &b);
+        assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
         let a: String = (0..3000).map(|i| format!("a{i}\n")).collect();
         let b: String = (0..3000).map(|i| format!("b{i}\n")).collect();
         check(&a, &b);

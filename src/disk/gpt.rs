@@ -26,15 +26,23 @@ pub(super) fn read(
     let disk = gpt::GptConfig::new()
         .writable(false)
         .open_from_device(file)
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|source| DiskError::Gpt {
+            path: path.to_owned(),
+            source,
+        })?;
     let lb = *disk.logical_block_size();
     let mut partitions = Vec::new();
     for (&number, p) in disk.partitions() {
         if !p.is_used() {
             continue;
         }
-        let start = p.bytes_start(lb).map_err(|e| bad(e.to_string()))?;
-        let size = p.bytes_len(lb).map_err(|e| bad(e.to_string()))?;
+        let entry = |source| DiskError::GptEntry {
+            path: path.to_owned(),
+            number,
+            source,
+        };
+        let start = p.bytes_start(lb).map_err(entry)?;
+        let size = p.bytes_len(lb).map_err(entry)?;
         partitions.push(Partition {
             number,
             start,

@@ -24,7 +24,10 @@ pub(super) fn read(
             path: path.to_owned(),
             source,
         })?;
-    let mbr = mbrman::MBR::read_from(file, SECTOR as u32).map_err(|e| bad(e.to_string()))?;
+    let mbr = mbrman::MBR::read_from(file, SECTOR as u32).map_err(|source| DiskError::Mbr {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut partitions = Vec::new();
     for (i, entry) in mbr.iter() {
         if entry.is_unused() || entry.is_extended() {

@@ -21,7 +21,7 @@ pub const SECTOR: u64 = 512;
 
 #[derive(Debug, Error)]
 pub enum DiskError {
-    #[error("{path}: cannot read the partition table: {source}")]
+    #[error("{path}: cannot read the partition table")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: no partition table (no 0x55AA boot signature in the first sector)")]
     NoTable { path: PathBuf },
@@ -30,6 +30,22 @@ pub enum DiskError {
         path: PathBuf,
         label: &'static str,
         detail: String,
+    },
+    #[error("{path}: bad GPT partition table")]
+    Gpt {
+        path: PathBuf,
+        source: ::gpt::GptError,
+    },
+    #[error("{path}: bad GPT partition entry {number}")]
+    GptEntry {
+        path: PathBuf,
+        number: u32,
+        source: io::Error,
+    },
+    #[error("{path}: bad MBR partition table")]
+    Mbr {
+        path: PathBuf,
+        source: mbrman::Error,
     },
 }
 

@@ -58,11 +58,15 @@ pub struct DebianFacts {
     pub apt_sources: Vec<String>,
 }
 
+/// The image's dpkg database cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{DPKG_STATUS}")]
+pub struct DetectError(#[source] dpkg::DpkgError);
+
 /// Reads the dpkg database, the docker binaries and the apt sources.
-pub fn debian(view: &dyn NodeView) -> Result<DebianFacts, String> {
+pub fn debian(view: &dyn NodeView) -> Result<DebianFacts, DetectError> {
     let packages = match view.read_bytes(DPKG_STATUS) {
-        Some(b) => dpkg::installed(&String::from_utf8_lossy(&b))
-            .map_err(|e| format!("{DPKG_STATUS}: {e}"))?,
+        Some(b) => dpkg::installed(&String::from_utf8_lossy(&b)).map_err(DetectError)?,
         None => Vec::new(),
     };
     let arch = dpkg::native_arch(&packages);

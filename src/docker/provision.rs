@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::detect::{self, Installed, NodeView};
+use super::detect::{self, DetectError, Installed, NodeView};
 use super::{Family, InstallKind, SwarmSupport, Version};
-use crate::debian::bundle::{self, Bundle};
-use crate::debian::snap::{self, SnapInfo};
+use crate::debian::bundle::{self, Bundle, BundleError};
+use crate::debian::snap::{self, SnapError, SnapInfo};
 use crate::plan::HostFile;
 
 #[derive(Debug, Error)]
@@ -20,11 +20,15 @@ pub enum ProvisionError {
     NoAptSources,
     #[error("docker_debs {dir}: {reason}")]
     Bundle { dir: PathBuf, reason: String },
+    #[error("docker_debs {dir}")]
+    BundleRead { dir: PathBuf, source: BundleError },
     #[error("docker_snap {path}: {reason}")]
     Snap { path: PathBuf, reason: String },
-    #[error("the image's package database: {0}")]
-    Dpkg(String),
-    #[error("{path}: cannot read: {source}")]
+    #[error("docker_snap {path}")]
+    SnapRead { path: PathBuf, source: SnapError },
+    #[error("the image's package database")]
+    Dpkg(#[source] DetectError),
+    #[error("{path}: cannot read")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -128,10 +132,10 @@ fn plan_debian(view: &dyn NodeView, req: &Request<'_>) -> Result<EnginePlan, Pro
                 reason: "the image's architecture is unknown (no dpkg database to read it from)"
                     .into(),
             })?;
-        let bundle = bundle::check_bundle(dir, arch, &facts.packages).map_err(|e| {
-            ProvisionError::Bundle {
+        let bundle = bundle::check_bundle(dir, arch, &facts.packages).map_err(|source| {
+            ProvisionError::BundleRead {
                 dir: dir.to_owned(),
-                reason: e.to_string(),
+                source,
             }
         })?;
         let files = bundle
@@ -202,7 +206,10 @@ fn plan_snappy(view: &dyn NodeView, req: &Request<'_>) -> Result<EnginePlan, Pro
         path: path.to_owned(),
         reason,
     };
-    let info = snap::read_snap(path).map_err(|e| snap_err(e.to_string()))?;
+    let info = snap::read_snap(path).map_err(|source| ProvisionError::SnapRead {
+        path: path.to_owned(),
+        source,
+    })?;
     if info.name != "docker" {
         return Err(snap_err(format!(
             "this is the snap {:?}, not docker",

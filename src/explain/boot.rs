@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::image::Img;
+use super::seed::SeedDocs;
 use super::yaml::{self, Doc};
-use super::{Docker, FirstBoot, Seed, SwarmInfo, Unit, User};
+use super::{Docker, FirstBoot, SwarmInfo, Unit, User};
 use crate::cluster::firstboot::{layout, UNIT_NAME};
-use crate::flavour::Flavour;
 use crate::fs::EntryKind;
+use crate::probe::Flavour;
 use crate::secret::NOT_SHOWN;
 
 /// `KEY='value'` lines of a shell env file (values as clem-image quotes them).
@@ -39,40 +40,73 @@ fn imports(user: &Doc, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-pub(super) fn first_boot(
-    img: &Img<'_>,
-    seed: Option<&Seed>,
-    meta: &Doc,
-    user: &Doc,
-    net: Option<&Doc>,
-    default_user: Option<String>,
-) -> FirstBoot {
-    let snappy = img.info.flavour == Flavour::SnappyCore15;
+/// What the seed gives the first-boot stages.
+pub(super) struct SeedView<'a> {
+    /// Whether cloud-init will read a seed at all.
+    pub seeded: bool,
+    pub docs: &'a SeedDocs,
+    /// cloud.cfg's `system_info.default_user.name`, else `default`.
+    pub default_user: &'a str,
+}
+
+/// Who can log in: users and their keys (user-data, then authorized_keys files in homes)
+/// and the password facts. All that [`super::login::check`] needs.
+pub(super) fn access(img: &Img<'_>, seed: &SeedView<'_>) -> FirstBoot {
     let mut fb = FirstBoot::default();
-    let hostname_file = if snappy {
-        "/etc/writable/hostname"
-    } else {
-        "/etc/hostname"
-    };
-    let seeded = seed.is_some();
-    // As cloud-init's set_hostname: `hostname`, else the first label of `fqdn`.
+    if seed.seeded {
+        fb.users = seed_users(&seed.docs.user, seed.default_user);
+    }
+    super::login::login(
+        img,
+        &seed.docs.user,
+        seed.seeded,
+        seed.default_user,
+        &mut fb,
+    );
+    fb.users.extend(home_keys(img));
+    fb
+}
+
+/// The whole first boot by topic: [`access`], then host name, what user-data does, the
+/// network, the enabled units, docker and the swarm.
+pub(super) fn first_boot(img: &Img<'_>, seed: &SeedView<'_>) -> FirstBoot {
+    let mut fb = access(img, seed);
+    (fb.hostname, fb.hostname_from) = hostname(img, seed).unzip();
+    if seed.seeded {
+        user_data_actions(&seed.docs.user, &mut fb);
+        fb.runs.extend(seed.docs.scripts.iter().cloned());
+    }
+    let snappy = img.info.flavour == Flavour::SnappyCore15;
+    super::net::network(img, seed.docs.network.as_ref(), snappy, &mut fb);
+    fb.units = units(img);
+    docker_and_swarm(img, &mut fb);
+    fb
+}
+
+/// The host name and where it comes from: as cloud-init's set_hostname, user-data's
+/// `hostname` (else the first label of `fqdn`), then meta-data, then the image's file.
+fn hostname(img: &Img<'_>, seed: &SeedView<'_>) -> Option<(String, String)> {
+    let (user, meta) = (&seed.docs.user, &seed.docs.meta);
     let from_user = user.get("hostname").or_else(|| {
         user.get("fqdn")
             .map(|f| f.split('.').next().unwrap_or("").to_string())
     });
-    if let Some(h) = from_user.filter(|h| seeded && !h.is_empty()) {
-        fb.hostname = Some(h);
-        fb.hostname_from = Some("user-data".into());
-    } else if let Some(h) = meta.get("local-hostname").filter(|_| seeded) {
-        fb.hostname = Some(h);
-        fb.hostname_from = Some("meta-data".into());
-    } else if let Some(h) = img.read(hostname_file) {
-        fb.hostname = Some(h.trim().to_string());
-        fb.hostname_from = Some(hostname_file.into());
+    if let Some(h) = from_user.filter(|h| seed.seeded && !h.is_empty()) {
+        return Some((h, "user-data".into()));
     }
+    if let Some(h) = meta.get("local-hostname").filter(|_| seed.seeded) {
+        return Some((h, "meta-data".into()));
+    }
+    let file = match img.info.flavour == Flavour::SnappyCore15 {
+        true => "/etc/writable/hostname",
+        false => "/etc/hostname",
+    };
+    img.read(file).map(|h| (h.trim().to_string(), file.into()))
+}
 
-    // Users from user-data.
-    let default_name = default_user.unwrap_or_else(|| "default".into());
+/// Users user-data creates or gives keys: the default user, then `users:` entries.
+fn seed_users(user: &Doc, default_name: &str) -> Vec<User> {
+    let mut out = Vec::new();
     let users_list = user.list("users");
     let top_keys = user.list("ssh_authorized_keys").unwrap_or_default();
     let top_imports = imports(user, "");
@@ -82,82 +116,82 @@ pub(super) fn first_boot(
             .entries()
             .any(|(k, v)| k.starts_with("users.") && yaml::unquote(v) == "default"),
     };
-    if seeded
-        && has_default
-        && (users_list.is_some()
-            || !top_keys.is_empty()
-            || !top_imports.is_empty()
-            || user.has("password"))
-    {
+    let default_used = users_list.is_some()
+        || !top_keys.is_empty()
+        || !top_imports.is_empty()
+        || user.has("password");
+    if has_default && default_used {
         let mut ssh_keys: Vec<String> = top_keys.iter().filter_map(|k| key_summary(k)).collect();
         ssh_keys.extend(top_imports);
-        fb.users.push(User {
-            name: default_name.clone(),
+        out.push(User {
+            name: default_name.to_string(),
             from: "user-data (default user)".into(),
             ssh_keys,
         });
     }
-    if seeded {
-        for i in 0.. {
-            let base = format!("users.{i}");
-            if !user.has(&base) {
-                break;
-            }
-            let Some(name) = user.get(&format!("{base}.name")) else {
-                continue;
-            };
-            let keys = user
-                .list(&format!("{base}.ssh_authorized_keys"))
-                .unwrap_or_default();
-            let mut ssh_keys: Vec<String> = keys.iter().filter_map(|k| key_summary(k)).collect();
-            ssh_keys.extend(imports(user, &format!("{base}.")));
-            fb.users.push(User {
-                name,
-                from: "user-data".into(),
-                ssh_keys,
-            });
+    for i in 0.. {
+        let base = format!("users.{i}");
+        if !user.has(&base) {
+            break;
         }
-    }
-    super::login::login(img, user, seeded, &default_name, &mut fb);
-    // What else user-data does: files, commands, packages.
-    if seeded {
-        let items = |key: &'static str| {
-            (0..).map_while(move |i| {
-                let p = format!("{key}.{i}");
-                user.has(&p).then_some(p)
-            })
+        let Some(name) = user.get(&format!("{base}.name")) else {
+            continue;
         };
-        for p in items("write_files") {
-            if let Some(path) = user.get(&format!("{p}.path")) {
-                // Image reads come with key blocks already cut (Img::p_read): say so.
-                let secret = user
-                    .get(&format!("{p}.content"))
-                    .is_some_and(|c| c.contains(NOT_SHOWN));
-                let mut notes: Vec<String> =
-                    user.get(&format!("{p}.permissions")).into_iter().collect();
-                if secret {
-                    notes.push(format!("content {NOT_SHOWN}"));
-                }
-                fb.writes.push(match notes.is_empty() {
-                    true => path,
-                    false => format!("{path} ({})", notes.join(", ")),
-                });
-            }
-        }
-        for p in items("runcmd") {
-            fb.runs.push(user.list(&p).unwrap_or_default().join(" "));
-        }
-        for p in items("packages") {
-            fb.packages
-                .push(user.list(&p).unwrap_or_default().join("="));
-        }
+        let keys = user
+            .list(&format!("{base}.ssh_authorized_keys"))
+            .unwrap_or_default();
+        let mut ssh_keys: Vec<String> = keys.iter().filter_map(|k| key_summary(k)).collect();
+        ssh_keys.extend(imports(user, &format!("{base}.")));
+        out.push(User {
+            name,
+            from: "user-data".into(),
+            ssh_keys,
+        });
     }
+    out
+}
 
-    // authorized_keys files already in homes.
+/// What else user-data does: files, commands, packages.
+fn user_data_actions(user: &Doc, fb: &mut FirstBoot) {
+    let items = |key: &'static str| {
+        (0..).map_while(move |i| {
+            let p = format!("{key}.{i}");
+            user.has(&p).then_some(p)
+        })
+    };
+    for p in items("write_files") {
+        let Some(path) = user.get(&format!("{p}.path")) else {
+            continue;
+        };
+        // Image reads come with key blocks already cut (Img::p_read): say so.
+        let secret = user
+            .get(&format!("{p}.content"))
+            .is_some_and(|c| c.contains(NOT_SHOWN));
+        let mut notes: Vec<String> = user.get(&format!("{p}.permissions")).into_iter().collect();
+        if secret {
+            notes.push(format!("content {NOT_SHOWN}"));
+        }
+        fb.writes.push(match notes.is_empty() {
+            true => path,
+            false => format!("{path} ({})", notes.join(", ")),
+        });
+    }
+    for p in items("runcmd") {
+        fb.runs.push(user.list(&p).unwrap_or_default().join(" "));
+    }
+    for p in items("packages") {
+        fb.packages
+            .push(user.list(&p).unwrap_or_default().join("="));
+    }
+}
+
+/// authorized_keys files already in the homes of the image's accounts.
+fn home_keys(img: &Img<'_>) -> Vec<User> {
     let mut passwd = img.read("/etc/passwd").unwrap_or_default();
-    if snappy {
+    if img.info.flavour == Flavour::SnappyCore15 {
         passwd.push_str(&img.read("/var/lib/extrausers/passwd").unwrap_or_default());
     }
+    let mut out = Vec::new();
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() < 6 || f[5].is_empty() || f[5] == "/" {
@@ -169,17 +203,18 @@ pub(super) fn first_boot(
                 .filter(|l| !l.trim_start().starts_with('#'))
                 .filter_map(key_summary)
                 .collect();
-            fb.users.push(User {
+            out.push(User {
                 name: f[0].to_string(),
                 from: format!("{}/.ssh/authorized_keys", f[5]),
                 ssh_keys: keys,
             });
         }
     }
+    out
+}
 
-    super::net::network(img, net, snappy, &mut fb);
-
-    // Units enabled to start, with their first-boot conditions.
+/// Units enabled to start, with their first-boot conditions.
+fn units(img: &Img<'_>) -> Vec<Unit> {
     let mut targets: Vec<String> = img
         .list("/etc/systemd/system")
         .into_iter()
@@ -187,6 +222,7 @@ pub(super) fn first_boot(
         .map(|c| c.name)
         .collect();
     targets.sort();
+    let mut out = Vec::new();
     for t in targets {
         let dir = format!("/etc/systemd/system/{t}");
         let mut links = img.list(&dir);
@@ -205,48 +241,48 @@ pub(super) fn first_boot(
                 .filter_map(|x| x.trim().strip_prefix("ConditionPathExists="))
                 .map(str::to_string)
                 .collect();
-            fb.units.push(Unit {
+            out.push(Unit {
                 name: l.name.clone(),
                 wanted_by: t.trim_end_matches(".wants").to_string(),
                 conditions,
             });
         }
     }
+    out
+}
 
-    // Docker and the swarm: clem-image's node.env, else the image's own docker config.
+/// Docker and the swarm: clem-image's node.env, else the image's own docker config.
+fn docker_and_swarm(img: &Img<'_>, fb: &mut FirstBoot) {
     let lay = layout(img.info.flavour);
-    let env = img
-        .read(&format!("{}/node.env", lay.conf_dir))
-        .map(|t| parse_env(&t));
     let sock = "unix:///var/run/docker.sock".to_string();
-    if let Some(env) = &env {
-        let mode = env.get("DOCKER_MODE").cloned().unwrap_or_default();
-        let port = env.get("DOCKER_PORT").cloned().unwrap_or_default();
-        let from = format!("{}/node.env (applied by {UNIT_NAME})", lay.conf_dir);
-        fb.docker = Some(match mode.as_str() {
-            "tls" | "insecure-tcp" => Docker {
-                listen: vec![sock.clone(), format!("tcp://0.0.0.0:{port}")],
-                tls: mode == "tls",
-                from,
-            },
-            _ => Docker {
-                listen: vec![sock.clone()],
-                tls: false,
-                from,
-            },
-        });
-        let swarm = env.get("SWARM_MODE").cloned().unwrap_or_default();
-        if !swarm.is_empty() {
-            fb.swarm = Some(SwarmInfo {
-                mode: swarm.clone(),
-                role: env.get("ROLE").cloned().filter(|_| swarm != "none"),
-                manager: env.get("SWARM_MANAGER").cloned().filter(|s| !s.is_empty()),
-            });
-        }
-    } else {
+    let Some(env) = img
+        .read(&format!("{}/node.env", lay.conf_dir))
+        .map(|t| parse_env(&t))
+    else {
+        let snappy = img.info.flavour == Flavour::SnappyCore15;
         fb.docker = stock_docker(img, snappy, &sock);
+        return;
+    };
+    let mode = env.get("DOCKER_MODE").cloned().unwrap_or_default();
+    let port = env.get("DOCKER_PORT").cloned().unwrap_or_default();
+    let tcp = mode == "tls" || mode == "insecure-tcp";
+    let mut listen = vec![sock];
+    if tcp {
+        listen.push(format!("tcp://0.0.0.0:{port}"));
     }
-    fb
+    fb.docker = Some(Docker {
+        listen,
+        tls: mode == "tls",
+        from: format!("{}/node.env (applied by {UNIT_NAME})", lay.conf_dir),
+    });
+    let swarm = env.get("SWARM_MODE").cloned().unwrap_or_default();
+    if !swarm.is_empty() {
+        fb.swarm = Some(SwarmInfo {
+            role: env.get("ROLE").cloned().filter(|_| swarm != "none"),
+            manager: env.get("SWARM_MANAGER").cloned().filter(|s| !s.is_empty()),
+            mode: swarm,
+        });
+    }
 }
 
 /// The listen addresses of a docker the image ships configured (no clem-image node.env).

@@ -11,7 +11,7 @@ use super::Finding;
 use crate::cluster::firstboot::layout;
 use crate::docker::detect::{self, Installed};
 use crate::docker::{InstallKind, SwarmSupport, Version, APT_PACKAGES};
-use crate::flavour::Flavour;
+use crate::probe::Flavour;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -58,7 +58,8 @@ pub(super) fn engine(
             Ok(f) => (f.docker, f.apt_sources),
             Err(e) => {
                 findings.push(Finding::warning(format!(
-                    "cannot read docker's package: {e}"
+                    "cannot read docker's package: {}",
+                    crate::error::chain(&e)
                 )));
                 (None, Vec::new())
             }

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::disk::Label;
-use crate::flavour::Flavour;
 use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::fat::Fat;
 use crate::fs::{EntryKind, FsKind};
+use crate::probe::Flavour;
 use crate::probe::{self, ImageInfo};
 use crate::secret::redact_keys;
 

@@ -1,7 +1,9 @@
-//! File systems inside partitions: detection, FAT (read/write), ext4 (read; write in `ext4`).
+//! File systems inside partitions: detection, FAT (read/write), ext4 (read; write in `ext4`),
+//! and [`part::PartFs`], the one read-only handle on a partition that every reader uses.
 
 pub mod ext4;
 pub mod fat;
+pub mod part;
 pub mod time;
 
 use std::io::{self, Read, Seek, SeekFrom};

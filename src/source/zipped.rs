@@ -17,7 +17,7 @@ const PIECE: usize = 1 << 20;
 #[derive(Debug)]
 pub enum ZipProblem {
     /// The archive itself is damaged or truncated (no central directory, bad header).
-    Damaged(String),
+    Damaged(ZipError),
     /// Not exactly one file in it.
     Entries(Vec<String>),
     Encrypted(String),
@@ -27,10 +27,14 @@ pub enum ZipProblem {
     },
 }
 
+/// No `source`: `ZipError` prints its own cause inline (`i/o error: …`) and also exposes
+/// it, so it is shown in our message once, whole, instead of chained.
+impl std::error::Error for ZipProblem {}
+
 impl std::fmt::Display for ZipProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ZipProblem::Damaged(d) => write!(f, "the zip archive is damaged or truncated: {d}"),
+            ZipProblem::Damaged(e) => write!(f, "the zip archive is damaged or truncated: {e}"),
             ZipProblem::Entries(names) if names.is_empty() => {
                 write!(f, "the zip archive holds no file; expected one image")
             }
@@ -56,7 +60,7 @@ impl std::fmt::Display for ZipProblem {
 }
 
 fn damaged(e: ZipError) -> ZipProblem {
-    ZipProblem::Damaged(e.to_string())
+    ZipProblem::Damaged(e)
 }
 
 /// Opens the archive's single file and streams it; returns its name and the reader.

@@ -121,7 +121,11 @@ fn table_check(inp: &Inputs, checks: &mut Vec<Check>) -> Option<PartitionTable> 
     let table = match PartitionTable::read_as(inp.data, inp.image) {
         Ok(t) => t,
         Err(e) => {
-            checks.push(check("partition table", Verdict::Fail, e.to_string()));
+            checks.push(check(
+                "partition table",
+                Verdict::Fail,
+                crate::error::chain(&e),
+            ));
             return None;
         }
     };
@@ -137,7 +141,7 @@ fn table_check(inp: &Inputs, checks: &mut Vec<Check>) -> Option<PartitionTable> 
                 Verdict::Pass,
                 format!("{what}, as {} records", path.display()),
             ),
-            Err(e) => check("partition table", Verdict::Fail, e.to_string()),
+            Err(e) => check("partition table", Verdict::Fail, crate::error::chain(&e)),
         },
         None => check(
             "partition table",
@@ -164,7 +168,11 @@ fn fs_check(inp: &Inputs, checks: &mut Vec<Check>) -> Option<ImageInfo> {
             Some(info)
         }
         Err(e) => {
-            checks.push(check("file systems", Verdict::Fail, e.to_string()));
+            checks.push(check(
+                "file systems",
+                Verdict::Fail,
+                crate::error::chain(&e),
+            ));
             None
         }
     }
@@ -188,7 +196,7 @@ fn injected_check(inp: &Inputs, info: Option<&ImageInfo>) -> Check {
             Verdict::Pass,
             format!("{} injected files read back as recorded", m.injected.len()),
         ),
-        Err(e) => check(name, Verdict::Fail, e.to_string()),
+        Err(e) => check(name, Verdict::Fail, crate::error::chain(&e)),
     }
 }
 
@@ -235,7 +243,8 @@ fn check_bmap(bmap: &Bmap, data: &Path, name: &Path) -> Result<String, String> {
         ));
     }
     if len == bmap.image_size && regular {
-        bmap.check_file(&file, name).map_err(|e| e.to_string())?;
+        bmap.check_file(&file, name)
+            .map_err(|e| crate::error::chain(&e))?;
         return Ok("zeros elsewhere".into());
     }
     let mut buf = vec![0u8; 1 << 20];
@@ -284,7 +293,7 @@ fn sums_check(inp: &Inputs) -> Check {
             Verdict::Pass,
             format!("SHA-256 {sha} as {}", sums.display()),
         ),
-        Err(e) => check(name, Verdict::Fail, e.to_string()),
+        Err(e) => check(name, Verdict::Fail, crate::error::chain(&e)),
     }
 }
 
@@ -302,7 +311,7 @@ fn seed_findings(inp: &Inputs, readable: bool, checks: &mut Vec<Check>) -> Vec<F
     let findings = match crate::explain::check_built_image(inp.image) {
         Ok(f) => f,
         Err(e) => {
-            checks.push(check(name, Verdict::Fail, e.to_string()));
+            checks.push(check(name, Verdict::Fail, crate::error::chain(&e)));
             return Vec::new();
         }
     };

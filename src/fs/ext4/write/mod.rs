@@ -38,6 +38,7 @@ mod error;
 mod extent;
 mod group;
 mod hash;
+mod htree;
 mod inode;
 mod le;
 mod superblock;

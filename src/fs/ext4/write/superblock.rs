@@ -129,147 +129,228 @@ fn names(bits: u32, table: &[(u32, &str)]) -> String {
     out.join(", ")
 }
 
+/// The feature words, once [`gate`] has let them through.
+struct Features {
+    compat: u32,
+    incompat: u32,
+    ro: u32,
+}
+
+/// The superblock's counts, checked to be ones mke2fs could have made.
+struct Geometry {
+    blocks_count: u64,
+    first_data_block: u64,
+    blocks_per_group: u64,
+    inodes_per_group: u32,
+    inodes_count: u32,
+    inode_size: usize,
+    first_ino: u32,
+    groups: u64,
+    reserved_gdt: u64,
+}
+
+/// An ext4 this writer can patch: magic, revision, only features it knows, cleanly
+/// unmounted.
+fn gate(raw: &[u8]) -> Result<Features, Ext4Error> {
+    if get16(raw, 0x38) != 0xEF53 {
+        return Err(Ext4Error::NotExt4("bad superblock magic".into()));
+    }
+    if get32(raw, 0x4C) < 1 {
+        return Err(Ext4Error::Unsupported("revision 0 file system".into()));
+    }
+    let f = Features {
+        compat: get32(raw, 0x5C),
+        incompat: get32(raw, 0x60),
+        ro: get32(raw, 0x64),
+    };
+    if f.incompat & INCOMPAT_RECOVER != 0 {
+        return Err(Ext4Error::NeedsRecovery);
+    }
+    let bad_in = f.incompat & !INCOMPAT_OK;
+    let bad_ro = f.ro & !RO_OK;
+    let bad_c = f.compat & !COMPAT_OK;
+    if bad_in | bad_ro | bad_c != 0 {
+        let list: Vec<String> = [
+            names(bad_in, INCOMPAT),
+            names(bad_ro, RO_COMPAT),
+            names(bad_c, COMPAT),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+        return Err(Ext4Error::Unsupported(list.join(", ")));
+    }
+    for (bit, name) in INCOMPAT_REQUIRED {
+        if f.incompat & bit == 0 {
+            return Err(Ext4Error::Unsupported(format!(
+                "file system without {name}"
+            )));
+        }
+    }
+    let state = get16(raw, 0x3A);
+    if state & 1 == 0 || state & 2 != 0 {
+        return Err(Ext4Error::NotClean(format!(
+            "s_state {state:#x} (not cleanly unmounted or has errors); run e2fsck"
+        )));
+    }
+    Ok(f)
+}
+
+/// The block size, at most 32 KiB and equal to the cluster size.
+fn block_size(raw: &[u8]) -> Result<u64, Ext4Error> {
+    let log = get32(raw, 0x18);
+    if log > 5 {
+        return Err(Ext4Error::Unsupported(format!("block size 2^{}", log + 10)));
+    }
+    let bs = 1024u64 << log;
+    if get32(raw, 0x1C) != log {
+        return Err(Ext4Error::Unsupported(
+            "cluster size differs from block size".into(),
+        ));
+    }
+    if bs > 32768 {
+        // A 64 KiB directory rec_len does not fit 16 bits without special encoding.
+        return Err(Ext4Error::Unsupported(format!("block size {bs}")));
+    }
+    Ok(bs)
+}
+
+fn desc_size(raw: &[u8], is64: bool) -> Result<usize, Ext4Error> {
+    let desc_size = if is64 {
+        usize::from(get16(raw, 0xFE))
+    } else {
+        32
+    };
+    if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() || (is64 && desc_size < 64)
+    {
+        return Err(Ext4Error::Corrupt(format!("descriptor size {desc_size}")));
+    }
+    Ok(desc_size)
+}
+
+/// The counts, read and checked against each other and the block size.
+fn geometry(raw: &[u8], bs: u64, is64: bool, desc_size: usize) -> Result<Geometry, Ext4Error> {
+    let hi = |off| match is64 {
+        true => u64::from(get32(raw, off)) << 32,
+        false => 0,
+    };
+    let g = Geometry {
+        blocks_count: u64::from(get32(raw, 0x4)) | hi(0x150),
+        first_data_block: u64::from(get32(raw, 0x14)),
+        blocks_per_group: u64::from(get32(raw, 0x20)),
+        inodes_per_group: get32(raw, 0x28),
+        inodes_count: get32(raw, 0x0),
+        inode_size: usize::from(get16(raw, 0x58)),
+        first_ino: get32(raw, 0x54),
+        groups: 0,
+        reserved_gdt: u64::from(get16(raw, 0xCE)),
+    };
+    if let Some(what) = implausible(&g, bs) {
+        return Err(Ext4Error::Corrupt(format!(
+            "implausible superblock: {what}"
+        )));
+    }
+    check_layout(g, bs, desc_size)
+}
+
+fn implausible(g: &Geometry, bs: u64) -> Option<String> {
+    let (bpg, ipg, isz) = (g.blocks_per_group, g.inodes_per_group, g.inode_size);
+    if bpg == 0 || bpg > bs * 8 {
+        Some(format!("{bpg} blocks per group"))
+    } else if ipg == 0 || u64::from(ipg) > bs * 8 {
+        Some(format!("{ipg} inodes per group"))
+    } else if isz < 128 || !isz.is_power_of_two() || isz as u64 > bs {
+        Some(format!("inode size {isz}"))
+    } else if g.first_data_block >= g.blocks_count {
+        Some(format!(
+            "first data block {} of {} blocks",
+            g.first_data_block, g.blocks_count
+        ))
+    } else {
+        None
+    }
+}
+
+/// Where mke2fs puts things: the first data block, whole groups, the inode count, and
+/// group 0 holding the descriptor table. Fills in the group count.
+fn check_layout(mut g: Geometry, bs: u64, desc_size: usize) -> Result<Geometry, Ext4Error> {
+    let (first, bpg, ipg) = (g.first_data_block, g.blocks_per_group, g.inodes_per_group);
+    // mke2fs and the kernel put block 0 (4 KiB blocks) or 1 (1 KiB) first.
+    let want_first = u64::from(bs == 1024);
+    if first != want_first {
+        return Err(Ext4Error::Corrupt(format!(
+            "first data block {first} (expected {want_first} with {bs}-byte blocks)"
+        )));
+    }
+    if !bpg.is_multiple_of(8) || !ipg.is_multiple_of(8) {
+        return Err(Ext4Error::Corrupt(format!(
+            "{bpg} blocks or {ipg} inodes per group (not a multiple of 8)"
+        )));
+    }
+    let groups = (g.blocks_count - first).div_ceil(bpg);
+    if groups * u64::from(ipg) != u64::from(g.inodes_count) {
+        return Err(Ext4Error::Corrupt(
+            "inode count does not match groups".into(),
+        ));
+    }
+    if g.first_ino < 3 || g.first_ino > ipg {
+        return Err(Ext4Error::Corrupt(format!("first inode {}", g.first_ino)));
+    }
+    let reserved = g.reserved_gdt;
+    let gdt_blocks = (groups * desc_size as u64).div_ceil(bs);
+    // Without meta_bg the whole descriptor table and its reserve sit in group 0.
+    if 1 + gdt_blocks + reserved > bpg.min(g.blocks_count - first) {
+        return Err(Ext4Error::Corrupt(format!(
+            "{groups} groups: descriptor table of {gdt_blocks}+{reserved} blocks does not fit group 0"
+        )));
+    }
+    g.groups = groups;
+    Ok(g)
+}
+
+fn csum_kind(raw: &[u8], ro: u32) -> Result<Csum, Ext4Error> {
+    let csum = if ro & RO_METADATA_CSUM != 0 {
+        Csum::Meta
+    } else if ro & RO_GDT_CSUM != 0 {
+        Csum::Gdt
+    } else {
+        Csum::None
+    };
+    if csum == Csum::Meta && raw[0x175] != 1 {
+        return Err(Ext4Error::Unsupported(format!(
+            "checksum type {}",
+            raw[0x175]
+        )));
+    }
+    Ok(csum)
+}
+
+/// The extra inode size new inodes get: the file system's wish if it fits, else up to 32.
+fn extra_isize(raw: &[u8], inode_size: usize) -> u16 {
+    if inode_size <= 128 {
+        return 0;
+    }
+    let max_extra = (inode_size - 128) as u16;
+    let want = get16(raw, 0x15E);
+    if want >= 4 && want <= max_extra {
+        want & !3
+    } else {
+        max_extra.min(32)
+    }
+}
+
 impl Superblock {
     pub(crate) fn parse(raw: Vec<u8>) -> Result<Self, Ext4Error> {
-        if get16(&raw, 0x38) != 0xEF53 {
-            return Err(Ext4Error::NotExt4("bad superblock magic".into()));
-        }
-        if get32(&raw, 0x4C) < 1 {
-            return Err(Ext4Error::Unsupported("revision 0 file system".into()));
-        }
-        let compat = get32(&raw, 0x5C);
-        let incompat = get32(&raw, 0x60);
-        let ro = get32(&raw, 0x64);
-        if incompat & INCOMPAT_RECOVER != 0 {
-            return Err(Ext4Error::NeedsRecovery);
-        }
-        let bad_in = incompat & !INCOMPAT_OK;
-        let bad_ro = ro & !RO_OK;
-        let bad_c = compat & !COMPAT_OK;
-        if bad_in | bad_ro | bad_c != 0 {
-            let list: Vec<String> = [
-                names(bad_in, INCOMPAT),
-                names(bad_ro, RO_COMPAT),
-                names(bad_c, COMPAT),
-            ]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect();
-            return Err(Ext4Error::Unsupported(list.join(", ")));
-        }
-        for (bit, name) in INCOMPAT_REQUIRED {
-            if incompat & bit == 0 {
-                return Err(Ext4Error::Unsupported(format!(
-                    "file system without {name}"
-                )));
-            }
-        }
-        let state = get16(&raw, 0x3A);
-        if state & 1 == 0 || state & 2 != 0 {
-            return Err(Ext4Error::NotClean(format!(
-                "s_state {state:#x} (not cleanly unmounted or has errors); run e2fsck"
-            )));
-        }
-        let log = get32(&raw, 0x18);
-        if log > 5 {
-            return Err(Ext4Error::Unsupported(format!("block size 2^{}", log + 10)));
-        }
-        let bs = 1024u64 << log;
-        if get32(&raw, 0x1C) != log {
-            return Err(Ext4Error::Unsupported(
-                "cluster size differs from block size".into(),
-            ));
-        }
-        if bs > 32768 {
-            // A 64 KiB directory rec_len does not fit 16 bits without special encoding.
-            return Err(Ext4Error::Unsupported(format!("block size {bs}")));
-        }
+        let Features {
+            compat,
+            incompat,
+            ro,
+        } = gate(&raw)?;
+        let bs = block_size(&raw)?;
         let is64 = incompat & INCOMPAT_64BIT != 0;
-        let desc_size = if is64 {
-            usize::from(get16(&raw, 0xFE))
-        } else {
-            32
-        };
-        if !(32..=1024).contains(&desc_size)
-            || !desc_size.is_power_of_two()
-            || (is64 && desc_size < 64)
-        {
-            return Err(Ext4Error::Corrupt(format!("descriptor size {desc_size}")));
-        }
-        let hi = |off| {
-            if is64 {
-                u64::from(get32(&raw, off)) << 32
-            } else {
-                0
-            }
-        };
-        let blocks_count = u64::from(get32(&raw, 0x4)) | hi(0x150);
-        let first_data_block = u64::from(get32(&raw, 0x14));
-        let blocks_per_group = u64::from(get32(&raw, 0x20));
-        let inodes_per_group = get32(&raw, 0x28);
-        let inode_size = usize::from(get16(&raw, 0x58));
-        let bad = if blocks_per_group == 0 || blocks_per_group > bs * 8 {
-            Some(format!("{blocks_per_group} blocks per group"))
-        } else if inodes_per_group == 0 || u64::from(inodes_per_group) > bs * 8 {
-            Some(format!("{inodes_per_group} inodes per group"))
-        } else if inode_size < 128 || !inode_size.is_power_of_two() || inode_size as u64 > bs {
-            Some(format!("inode size {inode_size}"))
-        } else if first_data_block >= blocks_count {
-            Some(format!(
-                "first data block {first_data_block} of {blocks_count} blocks"
-            ))
-        } else {
-            None
-        };
-        if let Some(what) = bad {
-            return Err(Ext4Error::Corrupt(format!(
-                "implausible superblock: {what}"
-            )));
-        }
-        // mke2fs and the kernel put block 0 (4 KiB blocks) or 1 (1 KiB) first.
-        let want_first = u64::from(bs == 1024);
-        if first_data_block != want_first {
-            return Err(Ext4Error::Corrupt(format!(
-                "first data block {first_data_block} (expected {want_first} with {bs}-byte blocks)"
-            )));
-        }
-        if !blocks_per_group.is_multiple_of(8) || !inodes_per_group.is_multiple_of(8) {
-            return Err(Ext4Error::Corrupt(format!(
-                "{blocks_per_group} blocks or {inodes_per_group} inodes per group (not a multiple of 8)"
-            )));
-        }
-        let groups = (blocks_count - first_data_block).div_ceil(blocks_per_group);
-        let inodes_count = get32(&raw, 0x0);
-        if groups * u64::from(inodes_per_group) != u64::from(inodes_count) {
-            return Err(Ext4Error::Corrupt(
-                "inode count does not match groups".into(),
-            ));
-        }
-        let first_ino = get32(&raw, 0x54);
-        if first_ino < 3 || first_ino > inodes_per_group {
-            return Err(Ext4Error::Corrupt(format!("first inode {first_ino}")));
-        }
-        let reserved_gdt = u64::from(get16(&raw, 0xCE));
-        let gdt_blocks = (groups * desc_size as u64).div_ceil(bs);
-        // Without meta_bg the whole descriptor table and its reserve sit in group 0.
-        if 1 + gdt_blocks + reserved_gdt > blocks_per_group.min(blocks_count - first_data_block) {
-            return Err(Ext4Error::Corrupt(format!(
-                "{groups} groups: descriptor table of {gdt_blocks}+{reserved_gdt} blocks does not fit group 0"
-            )));
-        }
-        let csum = if ro & RO_METADATA_CSUM != 0 {
-            Csum::Meta
-        } else if ro & RO_GDT_CSUM != 0 {
-            Csum::Gdt
-        } else {
-            Csum::None
-        };
-        if csum == Csum::Meta && raw[0x175] != 1 {
-            return Err(Ext4Error::Unsupported(format!(
-                "checksum type {}",
-                raw[0x175]
-            )));
-        }
+        let desc_size = desc_size(&raw, is64)?;
+        let g = geometry(&raw, bs, is64, desc_size)?;
+        let csum = csum_kind(&raw, ro)?;
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&raw[0x68..0x78]);
         let seed = if incompat & INCOMPAT_CSUM_SEED != 0 {
@@ -277,42 +358,27 @@ impl Superblock {
         } else {
             crc32c(!0, &uuid)
         };
-        let hash_seed = [
-            get32(&raw, 0xEC),
-            get32(&raw, 0xF0),
-            get32(&raw, 0xF4),
-            get32(&raw, 0xF8),
-        ];
-        let flags = get32(&raw, 0x160);
-        let max_extra = (inode_size - 128) as u16;
-        let want = get16(&raw, 0x15E);
-        let extra_isize = if inode_size <= 128 {
-            0
-        } else if want >= 4 && want <= max_extra {
-            want & !3
-        } else {
-            max_extra.min(32)
-        };
+        let hash_seed = [0xEC, 0xF0, 0xF4, 0xF8].map(|off| get32(&raw, off));
         let sb = Superblock {
             bs,
-            blocks_count,
-            first_data_block,
-            blocks_per_group,
-            inodes_per_group,
-            inodes_count,
-            inode_size,
-            first_ino,
+            blocks_count: g.blocks_count,
+            first_data_block: g.first_data_block,
+            blocks_per_group: g.blocks_per_group,
+            inodes_per_group: g.inodes_per_group,
+            inodes_count: g.inodes_count,
+            inode_size: g.inode_size,
+            first_ino: g.first_ino,
             desc_size,
-            groups: groups as u32,
+            groups: g.groups as u32,
             csum,
             seed,
             uuid,
             hash_seed,
-            hash_unsigned: flags & 0x2 != 0,
+            hash_unsigned: get32(&raw, 0x160) & 0x2 != 0,
             dir_index: compat & COMPAT_DIR_INDEX != 0,
             largedir: incompat & INCOMPAT_LARGEDIR != 0,
-            extra_isize,
-            reserved_gdt,
+            extra_isize: extra_isize(&raw, g.inode_size),
+            reserved_gdt: g.reserved_gdt,
             sparse_super: ro & RO_SPARSE_SUPER != 0,
             is64,
             large_file: ro & RO_LARGE_FILE != 0,
