@@ -21,6 +21,7 @@ pub mod flavour;
 pub mod fs;
 pub mod inspect;
 pub mod io;
+pub mod manifest;
 pub mod node;
 pub mod outdir;
 pub mod overlay;

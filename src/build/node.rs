@@ -13,13 +13,14 @@ use crate::explain::{self, Level};
 use crate::io::checkpoint::Checkpoints;
 use crate::io::sparse::copy_sparse;
 use crate::io::tracked::Written;
+use crate::manifest::Manifest;
 use crate::node::NodeName;
 use crate::outdir::{OutDir, Staged, SIDECAR_MODE};
 use crate::plan::NodePlan;
 use crate::probe::ImageInfo;
 use crate::progress::{Phase, PhaseBar};
 use crate::testhook;
-use crate::verify::{self, Manifest};
+use crate::verify;
 
 /// A node image, patched and verified under its temporary name, not yet hashed.
 pub(super) struct Patched {

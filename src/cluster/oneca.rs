@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::Cluster;
 use super::tls::ClusterCa;
-use crate::verify::Manifest;
+use crate::manifest::Manifest;
 
 /// Warnings about CAs other than `ca` that this build's user probably meant.
 pub fn other_cas(

@@ -13,7 +13,7 @@ use super::control::{self, ControlError};
 
 #[derive(Debug, Error)]
 pub enum DpkgError {
-    #[error("dpkg status: {0}")]
+    #[error("dpkg status")]
     Control(#[from] ControlError),
     #[error("dpkg status: line {line}: stanza has no Package field")]
     NoPackage { line: usize },
@@ -271,7 +271,8 @@ Architecture: armhf
             "dpkg status: line 1: a is installed but has no Version"
         );
         let e = installed("Package: a\n continued\nbroken\n").unwrap_err();
-        assert!(e.to_string().starts_with("dpkg status: line 3:"), "{e}");
+        let shown = crate::error::chain(&e);
+        assert!(shown.starts_with("dpkg status: line 3:"), "{shown}");
     }
 
     const PAIRS: &[(&str, &str, Ordering)] = &[

@@ -43,7 +43,7 @@ pub enum PlanError {
     Input(String),
     #[error(transparent)]
     CloudConfig(#[from] crate::cloudinit::CloudConfigError),
-    #[error("reading the image: {0}")]
+    #[error("reading the image")]
     Read(#[from] Ext4ReadError),
 }
 

@@ -32,16 +32,16 @@ pub const MAX_ENTRIES: usize = 2_000_000;
 
 #[derive(Debug, Error)]
 pub enum Ext4ReadError {
-    #[error("not a readable ext4 file system: {0}")]
-    Open(ext4_view::Ext4Error),
-    #[error("{path}: {source}")]
+    #[error("not a readable ext4 file system")]
+    Open(#[source] ext4_view::Ext4Error),
+    #[error("{path}")]
     Path {
         path: String,
         source: ext4_view::Ext4Error,
     },
     #[error("{path}: {what}")]
     Bad { path: String, what: String },
-    #[error("reading the partition: {0}")]
+    #[error("reading the partition")]
     Io(#[from] std::io::Error),
 }
 

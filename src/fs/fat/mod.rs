@@ -22,11 +22,11 @@ use crate::io::hash_reader;
 
 #[derive(Debug, Error)]
 pub enum FatError {
-    #[error("not a usable FAT file system: {0}")]
-    Open(io::Error),
+    #[error("not a usable FAT file system")]
+    Open(#[source] io::Error),
     #[error("damaged FAT file system: {0}")]
     Damaged(String),
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: String, source: io::Error },
     #[error("{path}: the directory {dir} does not exist on this FAT partition")]
     NoParent { path: String, dir: String },
