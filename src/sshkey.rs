@@ -11,11 +11,9 @@ mod rfc4716;
 
 #[derive(Debug, Error)]
 pub enum KeyError {
-    #[error("{path}: cannot read")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Refused before reading (not a regular file, too large): the error names the file.
+    #[error(transparent)]
+    Read(#[from] crate::io::regular::UserFileError),
     #[error("{path}: this is a PRIVATE key; pass the public key (the .pub file) instead")]
     Private { path: PathBuf },
     #[error("{path}:{line}: not an SSH public key: {why}")]
@@ -74,13 +72,7 @@ impl PublicKey {
 
 /// Reads every key in `path` (a `.pub` file or an `authorized_keys`-style list).
 pub fn read_keys(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
-    let text =
-        crate::io::regular::read_user_file(path, crate::io::regular::SSH_KEY).map_err(|e| {
-            KeyError::Read {
-                path: path.to_owned(),
-                source: std::io::Error::other(e.problem),
-            }
-        })?;
+    let text = crate::io::regular::read_user_file(path, crate::io::regular::SSH_KEY)?;
     let text = String::from_utf8_lossy(&text);
     if text.contains("PRIVATE KEY-----")
         || text.contains("PuTTY-User-Key-File")

@@ -60,11 +60,9 @@ impl fmt::Display for Origin {
 
 #[derive(Debug, Error)]
 pub enum CloudConfigError {
-    #[error("{path}: cannot read")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Refused before parsing (not a regular file, too large, not UTF-8).
+    #[error(transparent)]
+    Read(#[from] crate::io::regular::UserFileError),
     #[error("{at}: not cloud-config: {reason}")]
     NotCloudConfig { at: String, reason: String },
     #[error("{at}: YAML: {message}")]
@@ -186,11 +184,7 @@ impl Fragment {
 
     pub fn read(path: &Path) -> Result<Fragment, CloudConfigError> {
         let origin = Origin::file(path);
-        let text = crate::io::regular::read_user_text(path, crate::io::regular::CLOUD_CONFIG)
-            .map_err(|e| CloudConfigError::Read {
-                path: origin.to_string(),
-                source: std::io::Error::other(e.problem),
-            })?;
+        let text = crate::io::regular::read_user_text(path, crate::io::regular::CLOUD_CONFIG)?;
         Fragment::parse(&text, origin)
     }
 

@@ -26,6 +26,9 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A certificate or key file refused before reading (not regular, too large, not UTF-8).
+    #[error(transparent)]
+    Refused(#[from] crate::io::regular::UserFileError),
     #[error("{path}: {detail}")]
     Cert { path: PathBuf, detail: String },
     #[error(
@@ -138,10 +141,10 @@ pub fn make_dir(dir: &Path, mode: u32) -> Result<(), TlsError> {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    crate::io::regular::read_user_text(path, crate::io::regular::PEM).map_err(|e| TlsError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::other(e.problem),
-    })
+    Ok(crate::io::regular::read_user_text(
+        path,
+        crate::io::regular::PEM,
+    )?)
 }
 
 fn cert_err(path: &Path) -> impl Fn(rcgen::Error) -> TlsError + '_ {
