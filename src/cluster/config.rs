@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::sanity::{self, NodeFacts};
@@ -78,7 +78,7 @@ pub enum SwarmKind {
     Legacy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Manager,
@@ -92,6 +92,41 @@ impl Role {
             Role::Manager => "manager",
             Role::Worker => "worker",
         }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the swarm of a resolved config is, by name: the reports and the first-boot files
+/// carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwarmSetup {
+    None,
+    ZeroTouch,
+    /// Joining a given manager with a given token.
+    SwarmMode,
+    Legacy,
+}
+
+impl SwarmSetup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwarmSetup::None => "none",
+            SwarmSetup::ZeroTouch => "zero-touch",
+            SwarmSetup::SwarmMode => "swarm-mode",
+            SwarmSetup::Legacy => "legacy",
+        }
+    }
+}
+
+impl std::fmt::Display for SwarmSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -187,13 +222,18 @@ pub enum Swarm {
 }
 
 impl Swarm {
-    pub fn kind(&self) -> &'static str {
+    pub fn setup(&self) -> SwarmSetup {
         match self {
-            Swarm::None => "none",
-            Swarm::ZeroTouch { .. } => "zero-touch",
-            Swarm::Join { .. } => "swarm-mode",
-            Swarm::Legacy { .. } => "legacy",
+            Swarm::None => SwarmSetup::None,
+            Swarm::ZeroTouch { .. } => SwarmSetup::ZeroTouch,
+            Swarm::Join { .. } => SwarmSetup::SwarmMode,
+            Swarm::Legacy { .. } => SwarmSetup::Legacy,
         }
+    }
+
+    /// `setup()` by name.
+    pub fn kind(&self) -> &'static str {
+        self.setup().as_str()
     }
 }
 

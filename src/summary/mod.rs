@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::build::Built;
-use crate::cluster::config::{DockerExposure, NodeSpec, Role, Swarm};
+use crate::cluster::config::{DockerExposure, NodeSpec, Role, Swarm, SwarmSetup};
 use crate::cluster::login::{KeySource, Login};
 use crate::docker::provision::Provision;
 
@@ -24,7 +24,7 @@ pub struct BuildSummary {
     pub cluster_dir: PathBuf,
     pub docker: DockerFacts,
     /// `none`, `zero-touch`, `swarm-mode` (joining a given manager) or `legacy`.
-    pub swarm: String,
+    pub swarm: SwarmSetup,
     pub login: LoginFacts,
     pub nodes: Vec<NodeRow>,
     pub next: Vec<NextStep>,
@@ -85,7 +85,7 @@ pub struct NodeRow {
     pub address: Option<String>,
     /// Where to reach it: its address without prefix, else its host name.
     pub host: String,
-    pub role: String,
+    pub role: Role,
     /// What the node does in the swarm at first boot.
     pub swarm: String,
 }
@@ -132,7 +132,7 @@ pub fn summarize(
                 sha256: out.sha256.clone(),
                 address: spec.address.as_ref().map(ToString::to_string),
                 host: host_of(spec),
-                role: spec.role.as_str().into(),
+                role: spec.role,
                 swarm: swarm_part(&cluster.swarm, spec.role).into(),
             })
         })
@@ -146,7 +146,7 @@ pub fn summarize(
         out: how.out.to_owned(),
         cluster_dir: cluster.dir.clone(),
         docker,
-        swarm: cluster.swarm.kind().into(),
+        swarm: cluster.swarm.setup(),
         login: login_facts(login, &built.login_user),
         nodes,
         next: Vec::new(),
@@ -252,7 +252,7 @@ impl BuildSummary {
                 r.name.clone(),
                 r.image.display().to_string(),
                 r.address.clone().unwrap_or_else(|| "dhcp".into()),
-                r.role.clone(),
+                r.role.to_string(),
                 keys.clone(),
                 docker.clone(),
                 r.swarm.clone(),
