@@ -42,7 +42,7 @@ pub struct Upstream {
 #[derive(Debug, Serialize)]
 pub struct DockerFacts {
     /// `tls`, `insecure-tcp` or `none`.
-    pub exposure: String,
+    pub exposure: DockerExposure,
     pub port: Option<u16>,
     /// How the nodes get docker: `present`, `apt`, `bundle`, `snap`, `none`.
     pub install: String,
@@ -112,7 +112,7 @@ pub fn summarize(
 ) -> BuildSummary {
     let cluster = &built.cluster;
     let docker = DockerFacts {
-        exposure: cluster.docker.as_str().into(),
+        exposure: cluster.docker,
         port: cluster.docker.port(),
         install: built.engine.provision.kind().as_str().into(),
         version: built.engine.version.clone(),
@@ -234,8 +234,8 @@ impl BuildSummary {
 
     fn table(&self) -> String {
         let docker = match self.docker.port {
-            Some(p) => format!("{} :{p}", self.docker.exposure),
-            None => self.docker.exposure.clone(),
+            Some(p) => format!("{} :{p}", self.docker.exposure.as_str()),
+            None => self.docker.exposure.as_str().to_string(),
         };
         let keys = self.login.keys.len().to_string();
         let mut rows = vec![[
@@ -299,7 +299,7 @@ impl BuildSummary {
                 if l.created { ", made now" } else { "" }
             );
         }
-        if self.docker.exposure != "none" {
+        if self.docker.exposure != DockerExposure::None {
             let version = self
                 .docker
                 .version
@@ -311,5 +311,47 @@ impl BuildSummary {
             let _ = writeln!(t, "Operator's docker certificates: {}", dir.display());
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_serialise_role_and_swarm_by_name() {
+        let row = NodeRow {
+            name: "rpi1".into(),
+            image: "out/rpi1.img".into(),
+            bmap: "out/rpi1.img.bmap".into(),
+            manifest: "out/rpi1.json".into(),
+            sha256: None,
+            address: None,
+            host: "rpi1".into(),
+            role: Role::Manager,
+            swarm: swarm_part(&Swarm::None, Role::Manager).into(),
+        };
+        let j = serde_json::to_value(&row).unwrap();
+        assert_eq!(
+            (j["role"].as_str(), j["swarm"].as_str()),
+            (Some("manager"), Some("-"))
+        );
+        let zt = Swarm::ZeroTouch { address_pool: None };
+        assert_eq!(swarm_part(&zt, Role::Worker), "joined by the manager");
+        assert_eq!(serde_json::to_value(zt.setup()).unwrap(), "zero-touch");
+    }
+
+    #[test]
+    fn docker_facts_name_the_exposure_as_the_config_does() {
+        let facts = DockerFacts {
+            exposure: DockerExposure::InsecureTcp,
+            port: Some(2375),
+            install: "present".into(),
+            version: None,
+            how: "already on the image".into(),
+            cert_path: None,
+        };
+        let j = serde_json::to_value(&facts).unwrap();
+        assert_eq!(j["exposure"], "insecure-tcp");
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum DockerExposure {
     /// Docker API on 2376 with mutual TLS (the default).
@@ -120,7 +120,13 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(s.to_string(), s.as_str());
         }
-        assert_eq!(DockerExposure::InsecureTcp.as_str(), "insecure-tcp");
+        for d in [
+            DockerExposure::Tls,
+            DockerExposure::InsecureTcp,
+            DockerExposure::None,
+        ] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
         assert_eq!(DockerExposure::None.port(), None);
     }
 }
