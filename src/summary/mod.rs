@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::build::Built;
-use crate::cluster::config::{DockerExposure, NodeSpec, Role, Swarm};
+use crate::cluster::config::{DockerExposure, NodeSpec, Role, Swarm, SwarmSetup};
 use crate::cluster::login::{KeySource, Login};
 use crate::docker::provision::Provision;
 
@@ -24,7 +24,7 @@ pub struct BuildSummary {
     pub cluster_dir: PathBuf,
     pub docker: DockerFacts,
     /// `none`, `zero-touch`, `swarm-mode` (joining a given manager) or `legacy`.
-    pub swarm: String,
+    pub swarm: SwarmSetup,
     pub login: LoginFacts,
     pub nodes: Vec<NodeRow>,
     pub next: Vec<NextStep>,
@@ -42,7 +42,7 @@ pub struct Upstream {
 #[derive(Debug, Serialize)]
 pub struct DockerFacts {
     /// `tls`, `insecure-tcp` or `none`.
-    pub exposure: String,
+    pub exposure: DockerExposure,
     pub port: Option<u16>,
     /// How the nodes get docker: `present`, `apt`, `bundle`, `snap`, `none`.
     pub install: String,
@@ -85,7 +85,7 @@ pub struct NodeRow {
     pub address: Option<String>,
     /// Where to reach it: its address without prefix, else its host name.
     pub host: String,
-    pub role: String,
+    pub role: Role,
     /// What the node does in the swarm at first boot.
     pub swarm: String,
 }
@@ -112,7 +112,7 @@ pub fn summarize(
 ) -> BuildSummary {
     let cluster = &built.cluster;
     let docker = DockerFacts {
-        exposure: cluster.docker.as_str().into(),
+        exposure: cluster.docker,
         port: cluster.docker.port(),
         install: built.engine.provision.kind().as_str().into(),
         version: built.engine.version.clone(),
@@ -132,7 +132,7 @@ pub fn summarize(
                 sha256: out.sha256.clone(),
                 address: spec.address.as_ref().map(ToString::to_string),
                 host: host_of(spec),
-                role: spec.role.as_str().into(),
+                role: spec.role,
                 swarm: swarm_part(&cluster.swarm, spec.role).into(),
             })
         })
@@ -146,7 +146,7 @@ pub fn summarize(
         out: how.out.to_owned(),
         cluster_dir: cluster.dir.clone(),
         docker,
-        swarm: cluster.swarm.kind().into(),
+        swarm: cluster.swarm.setup(),
         login: login_facts(login, &built.login_user),
         nodes,
         next: Vec::new(),
@@ -234,8 +234,8 @@ impl BuildSummary {
 
     fn table(&self) -> String {
         let docker = match self.docker.port {
-            Some(p) => format!("{} :{p}", self.docker.exposure),
-            None => self.docker.exposure.clone(),
+            Some(p) => format!("{} :{p}", self.docker.exposure.as_str()),
+            None => self.docker.exposure.as_str().to_string(),
         };
         let keys = self.login.keys.len().to_string();
         let mut rows = vec![[
@@ -252,7 +252,7 @@ impl BuildSummary {
                 r.name.clone(),
                 r.image.display().to_string(),
                 r.address.clone().unwrap_or_else(|| "dhcp".into()),
-                r.role.clone(),
+                r.role.to_string(),
                 keys.clone(),
                 docker.clone(),
                 r.swarm.clone(),
@@ -299,7 +299,7 @@ impl BuildSummary {
                 if l.created { ", made now" } else { "" }
             );
         }
-        if self.docker.exposure != "none" {
+        if self.docker.exposure != DockerExposure::None {
             let version = self
                 .docker
                 .version
@@ -311,5 +311,47 @@ impl BuildSummary {
             let _ = writeln!(t, "Operator's docker certificates: {}", dir.display());
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_serialise_role_and_swarm_by_name() {
+        let row = NodeRow {
+            name: "rpi1".into(),
+            image: "out/rpi1.img".into(),
+            bmap: "out/rpi1.img.bmap".into(),
+            manifest: "out/rpi1.json".into(),
+            sha256: None,
+            address: None,
+            host: "rpi1".into(),
+            role: Role::Manager,
+            swarm: swarm_part(&Swarm::None, Role::Manager).into(),
+        };
+        let j = serde_json::to_value(&row).unwrap();
+        assert_eq!(
+            (j["role"].as_str(), j["swarm"].as_str()),
+            (Some("manager"), Some("-"))
+        );
+        let zt = Swarm::ZeroTouch { address_pool: None };
+        assert_eq!(swarm_part(&zt, Role::Worker), "joined by the manager");
+        assert_eq!(serde_json::to_value(zt.setup()).unwrap(), "zero-touch");
+    }
+
+    #[test]
+    fn docker_facts_name_the_exposure_as_the_config_does() {
+        let facts = DockerFacts {
+            exposure: DockerExposure::InsecureTcp,
+            port: Some(2375),
+            install: "present".into(),
+            version: None,
+            how: "already on the image".into(),
+            cert_path: None,
+        };
+        let j = serde_json::to_value(&facts).unwrap();
+        assert_eq!(j["exposure"], "insecure-tcp");
     }
 }

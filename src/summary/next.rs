@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{BuildSummary, Invocation, NextStep};
 use crate::build::Built;
-use crate::cluster::config::{DockerExposure, Swarm};
+use crate::cluster::config::{DockerExposure, Role, Swarm};
 
 /// A path or value as one shell word: bare when it is plainly safe, else quoted.
 pub fn shell_word(s: &str) -> String {
@@ -109,7 +109,7 @@ fn docker_cli(s: &BuildSummary, built: &Built, how: &Invocation<'_>) -> Option<N
     let manager = s
         .nodes
         .iter()
-        .find(|n| n.role == "manager")
+        .find(|n| n.role == Role::Manager)
         .or(s.nodes.first())?;
     let verb = match built.cluster.swarm {
         Swarm::ZeroTouch { .. } | Swarm::Join { .. } => "node ls",

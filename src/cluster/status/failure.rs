@@ -7,7 +7,7 @@ use std::time::Duration;
 use rustls::pki_types::UnixTime;
 use serde::Serialize;
 
-use super::humanize;
+use super::duration::humanize;
 use super::text::{clean, MAX_CHARS};
 
 /// Why a node could not be asked.

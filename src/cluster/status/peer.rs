@@ -12,8 +12,9 @@ use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 
 use super::failure::{classify, timeout, Failure, FailureKind};
+use super::targets::Target;
 use super::text::{clean, MAX_CHARS};
-use super::{ClientTls, Target};
+use super::tls::ClientTls;
 
 /// The largest response head (status line and headers) read from a node.
 pub const MAX_HEAD: usize = 64 * 1024;
