@@ -1,0 +1,1 @@
+//! Tests: bmaptool's own formats, as bmaptool writes them, read back.
