@@ -114,9 +114,9 @@ pub(super) fn read(src: &str) -> Result<Doc<'_>, BmapError> {
             Event::Start(e) => b.open(&e, at, false)?,
             Event::Empty(e) => b.open(&e, at, true)?,
             Event::End(_) => b.close(),
-            Event::Text(t) => b.text(t.into_inner(), at, true)?,
+            Event::Text(t) => b.text(t.into_inner(), at)?,
             // `<![CDATA[` is 9 bytes; the content follows it.
-            Event::CData(c) => b.text(c.into_inner(), at + 9, true)?,
+            Event::CData(c) => b.text(c.into_inner(), at + 9)?,
             Event::GeneralRef(r) => b.reference(&r, at, end)?,
             // Entity declarations are never expanded, so a document that has them is refused.
             Event::DocType(d) if d.contains('[') => {
@@ -246,11 +246,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A piece of text starting at byte `at` of the file; `raw` when it is the file's bytes
-    /// as they are (so its span can be trimmed).
-    fn text(&mut self, piece: Cow<'a, str>, at: usize, raw: bool) -> Result<(), BmapError> {
+    /// A piece of text, as it is in the file from byte `at` on.
+    fn text(&mut self, piece: Cow<'a, str>, at: usize) -> Result<(), BmapError> {
         let trimmed = piece.trim();
-        let span = (raw && !trimmed.is_empty()).then(|| {
+        let span = (!trimmed.is_empty()).then(|| {
             let lead = piece.len() - piece.trim_start().len();
             (at + lead, at + lead + trimmed.len())
         });
