@@ -1,14 +1,15 @@
 //! Image families and where each keeps what a node owns. This is the only place that knows.
 //!
 //! - Snappy Core 15.04: node state on `writable` (`system-data/…`, `user-data/…`); the
-//!   A/B system partitions are replaced whole on update and are never touched.
+//!   A/B system partitions are replaced whole on update and are never touched. Its path
+//!   rules ([`snappy::place`], [`snappy::written`]) are public: `explain` reads through them.
 //! - Raspberry Pi OS and Ubuntu for Pi: one ext4 root; cloud-init's seed on the FAT boot
 //!   partition.
 
 mod rootfs;
 mod seed;
 pub use seed::cluster_login_user;
-mod snappy;
+pub mod snappy;
 
 use std::path::Path;
 
