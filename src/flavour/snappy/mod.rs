@@ -15,8 +15,8 @@ pub use self::paths::{
 
 use std::path::Path;
 
-use super::{rootfs, seed, NodeInputs, PlanError};
-use crate::cluster::firstboot::{layout, NodeFile};
+use super::{layout, rootfs, seed, NodeInputs, PlanError};
+use crate::cluster::firstboot::NodeFile;
 use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::FsKind;
 use crate::plan::{FileOp, NodePlan, OpKind, Owner};
