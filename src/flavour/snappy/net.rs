@@ -39,10 +39,9 @@ pub(super) fn static_address(
     plan: &mut NodePlan,
 ) -> Result<(), PlanError> {
     if addr.addr.is_ipv6() {
-        return Err(PlanError::Input(format!(
-            "node {}: static IPv6 addresses are not supported on Snappy 15.04 (use IPv4, or DHCP)",
-            inp.node.name
-        )));
+        return Err(PlanError::SnappyIpv6 {
+            node: inp.node.name.clone(),
+        });
     }
     transition::copy(parts, IFACES_DIR, plan)?;
     let c = inp.cluster;
