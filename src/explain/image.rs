@@ -1,40 +1,25 @@
 //! The image as the node sees it: a path like `/etc/hostname` mapped onto the partition
-//! and path that hold it (Snappy 15.04's writable paths live on `writable`), and the
-//! partition an fstab line or a `file://` seed path means.
+//! and path that hold it (on Snappy 15.04 by the flavour's rules, [`snappy::place`]), and
+//! the partition an fstab line or a `file://` seed path means. Every partition is read
+//! through [`PartFs`], and everything read has its private keys cut out.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::disk::Label;
-use crate::fs::ext4::read::Ext4Reader;
-use crate::fs::fat::Fat;
+use crate::flavour::snappy::{self, Place};
+use crate::fs::part::PartFs;
 use crate::fs::{EntryKind, FsKind};
 use crate::probe::Flavour;
-use crate::probe::{self, ImageInfo};
+use crate::probe::ImageInfo;
 use crate::secret::redact_keys;
-
-/// Snappy 15.04 writable paths we read (`auto` → `system-data/<path>`; transition ones
-/// only once writable has them).
-const SNAPPY_AUTO: [&str; 6] = [
-    "/var/lib/cloud",
-    "/var/lib/apps",
-    "/apps",
-    "/var/lib/extrausers",
-    "/etc/writable",
-    "/var/lib/clem-image",
-];
-const SNAPPY_TRANSITION: [&str; 3] = [
-    "/etc/systemd/system",
-    "/etc/network/interfaces.d",
-    "/etc/ssh",
-];
 
 /// The image, read through the node's eyes.
 pub(super) struct Img<'a> {
-    pub(super) raw: &'a Path,
     pub(super) info: &'a ImageInfo,
-    pub(super) ext4: BTreeMap<u32, Ext4Reader>,
+    /// Every FAT and ext4 partition that opened; one that did not reads as empty.
+    fs: BTreeMap<u32, PartFs>,
     pub(super) root: Option<u32>,
     pub(super) writable: Option<u32>,
 }
@@ -47,26 +32,24 @@ pub(super) struct Child {
 
 impl<'a> Img<'a> {
     pub(super) fn new(info: &'a ImageInfo, raw: &'a Path) -> Img<'a> {
-        let mut ext4 = BTreeMap::new();
-        for p in &info.parts {
-            if p.fs == FsKind::Ext4 {
-                if let Some(r) = probe::open_part(raw, &p.partition)
-                    .ok()
-                    .and_then(|w| Ext4Reader::open(w).ok())
-                {
-                    ext4.insert(p.partition.number, r);
-                }
-            }
-        }
+        let fs = info
+            .parts
+            .iter()
+            .filter(|p| matches!(p.fs, FsKind::Ext4 | FsKind::Vfat))
+            .filter_map(|p| {
+                let fs = PartFs::open(raw, raw, &p.partition).ok()?;
+                Some((p.partition.number, fs))
+            })
+            .collect();
         let writable = if info.flavour == Flavour::SnappyCore15 {
-            info.by_label("writable").map(|p| p.partition.number)
+            info.by_label(snappy::WRITABLE_LABEL)
+                .map(|p| p.partition.number)
         } else {
             None
         };
         Img {
-            raw,
             info,
-            ext4,
+            fs,
             root: info.system_part,
             writable,
         }
@@ -76,21 +59,10 @@ impl<'a> Img<'a> {
         self.info.part(n).and_then(|p| p.fs_label.clone())
     }
 
-    pub(super) fn fat(
-        &self,
-        n: u32,
-    ) -> Option<Fat<crate::io::Window<crate::io::ReadOnly<std::fs::File>>>> {
-        let p = self.info.part(n).filter(|p| p.fs == FsKind::Vfat)?;
-        Fat::open(probe::open_part(self.raw, &p.partition).ok()?, 0).ok()
-    }
-
     /// A file's bytes with every private key block cut out ([`redact_keys`]): nothing
     /// explain reads off an image can carry key material into its output.
     pub(super) fn p_read(&self, n: u32, path: &str) -> Option<Vec<u8>> {
-        let data = match self.ext4.get(&n) {
-            Some(r) => r.read(path).ok()?,
-            None => self.fat(n)?.read(path).ok()?,
-        };
+        let data = self.fs.get(&n)?.read(path).ok()?;
         Some(match redact_keys(&data) {
             Cow::Borrowed(_) => data,
             Cow::Owned(cut) => cut,
@@ -98,33 +70,20 @@ impl<'a> Img<'a> {
     }
 
     pub(super) fn p_exists(&self, n: u32, path: &str) -> bool {
-        match self.ext4.get(&n) {
-            Some(r) => r.exists(path),
-            None => self.p_read(n, path).is_some(),
-        }
+        self.fs.get(&n).is_some_and(|fs| fs.exists(path))
     }
 
-    /// Direct children of `dir` on partition `n`.
+    /// Direct children of `dir` on partition `n` (none when it is not a directory).
     pub(super) fn p_list(&self, n: u32, dir: &str) -> Vec<Child> {
-        let dir = dir.trim_end_matches('/');
-        let entries = if let Some(r) = self.ext4.get(&n) {
-            r.list_under(if dir.is_empty() { "/" } else { dir })
-                .unwrap_or_default()
-        } else if let Some(f) = self.fat(n) {
-            f.names()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.path.starts_with(&format!("{dir}/")))
-                .collect()
-        } else {
-            Vec::new()
+        let Some(entries) = self.fs.get(&n).and_then(|fs| fs.list(dir).ok()) else {
+            return Vec::new();
         };
         entries
             .into_iter()
             .filter_map(|e| {
-                let name = e.path.strip_prefix(&format!("{dir}/"))?;
-                (!name.contains('/')).then(|| Child {
-                    name: name.to_string(),
+                let name = e.path.rsplit('/').next()?.to_string();
+                Some(Child {
+                    name,
                     kind: e.kind,
                     target: e.target,
                 })
@@ -132,23 +91,16 @@ impl<'a> Img<'a> {
             .collect()
     }
 
-    /// Which partition and path hold the node's `path`.
+    /// Which partition and path hold the node's `path` (Snappy's rules are
+    /// [`snappy::place`]'s).
     pub(super) fn loc(&self, path: &str) -> Option<(u32, String)> {
         if let Some(w) = self.writable {
-            if let Some(rest) = path.strip_prefix("/writable/") {
-                return Some((w, format!("/{rest}")));
-            }
-            if let Some(rest) = path.strip_prefix("/home/") {
-                return Some((w, format!("/user-data/{rest}")));
-            }
-            let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
-            if SNAPPY_AUTO.iter().any(|p| under(p)) {
-                return Some((w, format!("/system-data{path}")));
-            }
-            if let Some(t) = SNAPPY_TRANSITION.iter().find(|p| under(p)) {
-                if self.p_exists(w, &format!("/system-data{t}")) {
-                    return Some((w, format!("/system-data{path}")));
+            match snappy::place(path) {
+                Place::Writable(p) => return Some((w, p)),
+                Place::Transition { path: p, copied } if self.p_exists(w, &copied) => {
+                    return Some((w, p))
                 }
+                Place::Transition { .. } | Place::System => {}
             }
         }
         Some((self.root?, path.to_string()))
@@ -173,7 +125,7 @@ impl<'a> Img<'a> {
 
     pub(super) fn read_link(&self, path: &str) -> Option<String> {
         let (n, p) = self.loc(path)?;
-        self.ext4.get(&n)?.read_link(&p).ok()
+        self.fs.get(&n)?.read_link(&p).ok()
     }
 
     /// The partition mounted at the longest mount point holding `path` (per `/etc/fstab`,

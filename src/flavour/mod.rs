@@ -1,14 +1,17 @@
 //! Image families and where each keeps what a node owns. This is the only place that knows.
 //!
 //! - Snappy Core 15.04: node state on `writable` (`system-data/…`, `user-data/…`); the
-//!   A/B system partitions are replaced whole on update and are never touched.
+//!   A/B system partitions are replaced whole on update and are never touched. Its path
+//!   rules ([`snappy::place`], [`snappy::written`]) are public: `explain` reads through them.
 //! - Raspberry Pi OS and Ubuntu for Pi: one ext4 root; cloud-init's seed on the FAT boot
 //!   partition.
 
+mod layout;
+pub use layout::layout;
 mod rootfs;
 mod seed;
 pub use seed::cluster_login_user;
-mod snappy;
+pub mod snappy;
 
 use std::path::Path;
 
@@ -39,10 +42,13 @@ pub enum PlanError {
     FirstBoot(#[from] FirstBootError),
     #[error(transparent)]
     Probe(#[from] ProbeError),
-    #[error("{0}")]
-    Input(String),
+    #[error(
+        "node {node}: static IPv6 addresses are not supported on Snappy 15.04 (use IPv4, or DHCP)"
+    )]
+    SnappyIpv6 { node: crate::node::NodeName },
     #[error(transparent)]
     CloudConfig(#[from] crate::cloudinit::CloudConfigError),
+    /// The cause names the path it could not read.
     #[error("reading the image")]
     Read(#[from] Ext4ReadError),
 }
@@ -98,4 +104,22 @@ pub fn plan_node(
         Flavour::Unknown => return Err(PlanError::UnknownFlavour),
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlanError;
+    use crate::error::chain;
+    use crate::fs::ext4::read::Ext4ReadError;
+
+    #[test]
+    fn a_read_error_names_its_cause_once() {
+        let e = PlanError::Read(Ext4ReadError::Path {
+            path: "/etc/passwd".into(),
+            source: ext4_view::Ext4Error::NotFound,
+        });
+        let text = chain(&e);
+        assert!(text.starts_with("reading the image: "), "{text}");
+        assert_eq!(text.matches("/etc/passwd").count(), 1, "{text}");
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::{NodeInputs, PlanError};
-use crate::cluster::firstboot::{layout, Body, NodeFile};
+use super::{layout, NodeInputs, PlanError};
+use crate::cluster::firstboot::{Body, NodeFile};
 use crate::fs::ext4::read::Ext4Reader;
 use crate::fs::FsKind;
 use crate::plan::{FileOp, NodePlan, OpKind, Owner};
@@ -66,6 +66,26 @@ pub(super) fn push_node_files(
     }
 }
 
+/// The shipped `/etc/hosts` with `node` on its 127.0.1.1 line (Debian maps the host name
+/// there), added when there is none; every other line kept as shipped.
+fn hosts_naming(shipped: &str, node: &str) -> String {
+    let mut text = String::new();
+    let mut replaced = false;
+    for line in shipped.lines() {
+        if line.split_whitespace().next() == Some("127.0.1.1") {
+            text.push_str(&format!("127.0.1.1\t{node}\n"));
+            replaced = true;
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    if !replaced {
+        text.push_str(&format!("127.0.1.1\t{node}\n"));
+    }
+    text
+}
+
 pub(super) fn plan(
     info: &ImageInfo,
     image: &Path,
@@ -91,26 +111,11 @@ pub(super) fn plan(
         },
         Owner::root(0o644),
     ));
-    // Debian maps the host name to 127.0.1.1; keep the rest of the file as shipped.
     let hosts = rd.read("/etc/hosts").unwrap_or_default();
-    let mut text = String::new();
-    let mut replaced = false;
-    for line in String::from_utf8_lossy(&hosts).lines() {
-        if line.split_whitespace().next() == Some("127.0.1.1") {
-            text.push_str(&format!("127.0.1.1\t{node}\n"));
-            replaced = true;
-        } else {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    if !replaced {
-        text.push_str(&format!("127.0.1.1\t{node}\n"));
-    }
     plan.push(op(
         "/etc/hosts",
         OpKind::File {
-            data: text.into_bytes(),
+            data: hosts_naming(&String::from_utf8_lossy(&hosts), node).into_bytes(),
         },
         Owner::root(0o644),
     ));
@@ -145,4 +150,22 @@ pub(super) fn plan(
     ));
     push_node_files(plan, r, files, epoch, |p| p.to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hosts_naming;
+
+    #[test]
+    fn hosts_names_the_node_on_127_0_1_1() {
+        let shipped = "127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n";
+        assert_eq!(
+            hosts_naming(shipped, "n1"),
+            "127.0.0.1\tlocalhost\n127.0.1.1\tn1\n"
+        );
+        assert_eq!(
+            hosts_naming("127.0.0.1 localhost", "n1"),
+            "127.0.0.1 localhost\n127.0.1.1\tn1\n"
+        );
+    }
 }
