@@ -2,7 +2,7 @@
 //! compiled in, so the binary works from any directory. `{{name}}` placeholders only: no
 //! logic in templates, and every value is quoted by the caller for the target syntax.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -38,6 +38,7 @@ pub const SEED_USER_DATA: Template = overlay!("cloud-init/user-data");
 pub const SNAPPY_USER_DATA: Template = overlay!("snappy/user-data");
 pub const FIRSTBOOT_UNIT: Template = overlay!("firstboot/clem-firstboot.service");
 pub const FIRSTBOOT_SCRIPT: Template = overlay!("firstboot/firstboot.sh");
+pub const FIRSTBOOT_LIB: Template = overlay!("firstboot/lib.sh");
 pub const FIRSTBOOT_ENV: Template = overlay!("firstboot/node.env");
 pub const CLUSTER_TOML: Template = overlay!("cluster.toml");
 pub const NETWORK_CONFIG: Template = overlay!("cloud-init/network-config");
@@ -47,6 +48,20 @@ pub const SWARM_WATCH_UNIT: Template = overlay!("firstboot/clem-swarm-watch.serv
 pub const SWARM_WATCH_TIMER: Template = overlay!("firstboot/clem-swarm-watch.timer");
 
 impl Template {
+    /// The names of the template's `{{name}}` placeholders (an unclosed one is left out:
+    /// `render` reports it).
+    pub fn placeholders(&self) -> BTreeSet<&'static str> {
+        let mut names = BTreeSet::new();
+        let mut rest = self.text;
+        while let Some(open) = rest.find("{{") {
+            let after = &rest[open + 2..];
+            let Some(close) = after.find("}}") else { break };
+            names.insert(after[..close].trim());
+            rest = &after[close + 2..];
+        }
+        names
+    }
+
     pub fn render(&self, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
         let mut out = String::with_capacity(self.text.len());
         let mut rest = self.text;
