@@ -1,6 +1,8 @@
 //! What a node runs on first boot, as files on the node's running system: the unit, the
-//! script, its `node.env`, the node's TLS material and swarm token. Paths here are the
-//! node's own view (`/etc/...`); the flavour maps them onto partitions.
+//! scripts and the `lib.sh` they share, its `node.env` ([`NodeEnv`]), the node's TLS
+//! material and swarm token. Paths here are the node's own view (`/etc/...`, from
+//! [`layout`]); the flavour maps them onto partitions. [`node_files`] puts the steps of
+//! `files.rs` together.
 
 mod env;
 mod files;
