@@ -3,6 +3,7 @@
 
 mod common;
 
+use clem_image::cluster::firstboot::NodeEnv;
 use common::*;
 use std::path::Path;
 
@@ -136,6 +137,13 @@ fn build_with_a_config_places_certificates_token_and_settings() {
             std::fs::read_to_string(&cert).unwrap()
         );
         let env = debugfs(&p2, "cat /etc/clem-image/node.env");
+        // Every variable of the contract, once, in its order.
+        let keys: Vec<&str> = env
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            .collect();
+        assert_eq!(keys, NodeEnv::KEYS, "{env}");
         for line in [
             format!("NODE_NAME='{node}'"),
             "DOCKER_MODE='tls'".to_string(),

@@ -8,7 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use clem_image::cluster::values::shell_quote;
+use clem_image::cluster::config::{DockerExposure, Role};
+use clem_image::cluster::firstboot::{layout, NodeEnv};
+use clem_image::docker::InstallKind;
+use clem_image::node::NodeName;
+use clem_image::probe::Flavour;
 
 fn overlay(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -155,13 +159,9 @@ impl Node {
         self.at("/var/lib/clem-image/firstboot.done")
     }
 
-    /// node.env as clem-image renders it: every value a single-quoted shell word.
-    fn write_env(&self, vars: &[(&str, &str)]) {
-        let mut text = String::from("# Written by clem-image for node test; read by the first-boot script. Values are quoted.\n");
-        for (k, v) in vars {
-            text.push_str(&format!("{k}={}\n", shell_quote(v)));
-        }
-        fs::write(self.conf().join("node.env"), text).unwrap();
+    /// node.env as clem-image renders it.
+    fn write_env(&self, env: &NodeEnv) {
+        fs::write(self.conf().join("node.env"), env.render().unwrap()).unwrap();
     }
 
     fn set_state(&self, name: &str, value: &str) {
@@ -169,8 +169,12 @@ impl Node {
     }
 
     fn run(&self) -> Output {
+        self.run_script(&overlay("firstboot.sh"))
+    }
+
+    fn run_script(&self, script: &Path) -> Output {
         let out = Command::new("/bin/bash")
-            .arg(overlay("firstboot.sh"))
+            .arg(script)
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin().display()))
             .env("CLEM_ROOT", self.root())
@@ -248,24 +252,34 @@ fn pos(calls: &[Vec<String>], want: &[&str]) -> usize {
 const TOKEN: &str =
     "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
 
-fn pi_os_env(docker_mode: &str, port: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("NODE_NAME", "node2".into()),
-        ("FLAVOUR", "raspberry-pi-os".into()),
-        ("DOCKER_MODE", docker_mode.into()),
-        ("DOCKER_PORT", port.into()),
-        ("INTERFACE", "eth0".into()),
-        ("NODE_ADDRESS", "10.0.5.26".into()),
-        ("SWARM_MODE", "swarm-mode".into()),
-        ("SWARM_MANAGER", "10.0.5.25:2377".into()),
-        ("SWARM_IMAGE", "".into()),
-        ("SWARM_DISCOVERY", "".into()),
-    ]
+fn name(s: &str) -> NodeName {
+    NodeName::new(s).unwrap()
 }
 
-fn write_env_owned(node: &Node, vars: &[(&'static str, String)]) {
-    let v: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    node.write_env(&v);
+/// The one node.env every case starts from: a Raspberry Pi OS worker with docker present
+/// that joins a swarm-mode manager; each case changes what it is about.
+fn pi_os_env(docker_mode: DockerExposure) -> NodeEnv {
+    NodeEnv {
+        node_name: name("node2"),
+        flavour: Flavour::RaspberryPiOs,
+        docker_mode,
+        docker_port: docker_mode.port(),
+        interface: "eth0".parse().unwrap(),
+        node_address: Some("10.0.5.26".parse().unwrap()),
+        swarm_mode: "swarm-mode",
+        role: Role::Worker,
+        addr_pool: None,
+        scan_subnet: None,
+        swarm_manager: "10.0.5.25:2377".into(),
+        swarm_image: String::new(),
+        swarm_discovery: String::new(),
+        docker_install: InstallKind::Present,
+        docker_debs: String::new(),
+        docker_snap: String::new(),
+        swarm_image_file: String::new(),
+        login_user: String::new(),
+        docker_version: String::new(),
+    }
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
@@ -276,7 +290,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 #[test]
 fn raspberry_pi_os_tls_swarm_mode_join_with_retries() {
     let node = Node::new("/etc/clem-image");
-    write_env_owned(&node, &pi_os_env("tls", "2376"));
+    node.write_env(&pi_os_env(DockerExposure::Tls));
     fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
     node.set_state("join_failures", "2");
 
@@ -351,10 +365,10 @@ fn raspberry_pi_os_tls_swarm_mode_join_with_retries() {
 #[test]
 fn insecure_tcp_has_no_tls_keys() {
     let node = Node::new("/etc/clem-image");
-    let mut env = pi_os_env("insecure-tcp", "2375");
-    env.retain(|(k, _)| *k != "SWARM_MODE");
-    env.push(("SWARM_MODE", "none".into()));
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        swarm_mode: "none",
+        ..pi_os_env(DockerExposure::InsecureTcp)
+    });
 
     node.run_ok();
 
@@ -371,19 +385,13 @@ fn insecure_tcp_has_no_tls_keys() {
     assert!(node.done().exists());
 }
 
-fn snappy_env(docker_mode: &str, port: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("NODE_NAME", "node2".into()),
-        ("FLAVOUR", "snappy-core-15".into()),
-        ("DOCKER_MODE", docker_mode.into()),
-        ("DOCKER_PORT", port.into()),
-        ("INTERFACE", "eth0".into()),
-        ("NODE_ADDRESS", "10.0.5.26".into()),
-        ("SWARM_MODE", "none".into()),
-        ("SWARM_MANAGER", "".into()),
-        ("SWARM_IMAGE", "".into()),
-        ("SWARM_DISCOVERY", "".into()),
-    ]
+fn snappy_env() -> NodeEnv {
+    NodeEnv {
+        flavour: Flavour::SnappyCore15,
+        swarm_mode: "none",
+        swarm_manager: String::new(),
+        ..pi_os_env(DockerExposure::Tls)
+    }
 }
 
 const SNAPPY_TLS_OPTIONS: &str = "DOCKER_OPTIONS=\"-H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock --tlsverify --tlscacert=/writable/clem-image/tls/ca.pem --tlscert=/writable/clem-image/tls/server-cert.pem --tlskey=/writable/clem-image/tls/server-key.pem\"";
@@ -430,7 +438,7 @@ fn assert_snappy_configured(node: &Node, version: &str) {
 fn snappy_preinstalled_docker_any_version() {
     for version in ["1.6.1.002", "1.7.0"] {
         let node = Node::new("/writable/clem-image");
-        write_env_owned(&node, &snappy_env("tls", "2376"));
+        node.write_env(&snappy_env());
         preinstall_docker_snap(&node, version);
         // The snap's command lives in /apps/bin, which is not on a systemd unit's PATH.
         fs::remove_file(node.bin().join("docker")).unwrap();
@@ -447,10 +455,11 @@ fn snappy_preinstalled_docker_any_version() {
 #[test]
 fn snappy_installs_docker_offline_from_snap_file() {
     let node = Node::new("/writable/clem-image");
-    let mut env = snappy_env("tls", "2376");
-    env.push(("DOCKER_INSTALL", "snap".into()));
-    env.push(("DOCKER_SNAP", "/writable/clem-image/docker.snap".into()));
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        docker_install: InstallKind::Snap,
+        docker_snap: "/writable/clem-image/docker.snap".into(),
+        ..snappy_env()
+    });
     let snap = node.at("/writable/clem-image/docker.snap");
     fs::write(&snap, b"not really a snap").unwrap();
 
@@ -474,7 +483,7 @@ fn snappy_installs_docker_offline_from_snap_file() {
 #[test]
 fn snappy_without_docker_or_snap_never_calls_the_store() {
     let node = Node::new("/writable/clem-image");
-    write_env_owned(&node, &snappy_env("tls", "2376"));
+    node.write_env(&snappy_env());
 
     let out = node.run();
 
@@ -528,13 +537,14 @@ exit 1
 "#;
 
 /// A Raspberry Pi OS node with no docker: the node.env build writes for the apt way.
-fn debian_install_node(install: &str) -> Node {
+fn debian_install_node(install: InstallKind) -> Node {
     let node = Node::new("/etc/clem-image");
-    let mut env = pi_os_env("tls", "2376");
-    env.push(("DOCKER_INSTALL", install.into()));
-    env.push(("DOCKER_DEBS", "/var/lib/clem-image/debs".into()));
-    env.push(("LOGIN_USER", "pi".into()));
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        docker_install: install,
+        docker_debs: "/var/lib/clem-image/debs".into(),
+        login_user: "pi".into(),
+        ..pi_os_env(DockerExposure::Tls)
+    });
     fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
     // No docker at all: not on PATH, not under the root.
     fs::remove_file(node.bin().join("dockerd")).unwrap();
@@ -552,7 +562,7 @@ fn debian_install_node(install: &str) -> Node {
 
 #[test]
 fn debian_without_docker_installs_it_over_apt_once_the_archive_answers() {
-    let mut node = debian_install_node("apt");
+    let mut node = debian_install_node(InstallKind::Apt);
     node.max_tries = 3;
     // More failures than the short retry allows: the install waits longer than other steps.
     node.set_state("apt_down", "5");
@@ -609,7 +619,7 @@ fn debian_without_docker_installs_it_over_apt_once_the_archive_answers() {
 
 #[test]
 fn debian_apt_install_gives_up_without_marker_when_the_archive_never_answers() {
-    let node = debian_install_node("apt");
+    let node = debian_install_node(InstallKind::Apt);
     node.set_state("apt_down", "1000");
     let out = node.run();
     assert!(!out.status.success(), "{}", text(&out));
@@ -619,7 +629,7 @@ fn debian_apt_install_gives_up_without_marker_when_the_archive_never_answers() {
 
 #[test]
 fn debian_offline_bundle_installs_without_network() {
-    let node = debian_install_node("bundle");
+    let node = debian_install_node(InstallKind::Bundle);
     let debs = node.at("/var/lib/clem-image/debs");
     fs::create_dir_all(&debs).unwrap();
     for f in ["containerd_1.7_amd64.deb", "docker.io_26.1_amd64.deb"] {
@@ -652,22 +662,15 @@ fn debian_offline_bundle_installs_without_network() {
     assert!(node.done().exists());
 }
 
-fn legacy_env(address: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("NODE_NAME", "node2".into()),
-        ("FLAVOUR", "raspberry-pi-os".into()),
-        ("DOCKER_MODE", "insecure-tcp".into()),
-        ("DOCKER_PORT", "2375".into()),
-        ("INTERFACE", "eth0".into()),
-        ("NODE_ADDRESS", address.into()),
-        ("SWARM_MODE", "legacy".into()),
-        ("SWARM_MANAGER", "".into()),
-        ("SWARM_IMAGE", "nimblestratus/rpi-swarm".into()),
-        (
-            "SWARM_DISCOVERY",
-            "nodes://10.0.5.25:2375,10.0.5.26:2375".into(),
-        ),
-    ]
+fn legacy_env(address: &str) -> NodeEnv {
+    NodeEnv {
+        node_address: address.parse().ok(),
+        swarm_mode: "legacy",
+        swarm_manager: String::new(),
+        swarm_image: "nimblestratus/rpi-swarm".into(),
+        swarm_discovery: "nodes://10.0.5.25:2375,10.0.5.26:2375".into(),
+        ..pi_os_env(DockerExposure::InsecureTcp)
+    }
 }
 
 const AGENT_RUN: [&str; 10] = [
@@ -690,7 +693,7 @@ fn agent_run() -> Vec<String> {
 #[test]
 fn legacy_swarm_agent() {
     let node = Node::new("/etc/clem-image");
-    write_env_owned(&node, &legacy_env("10.0.5.26"));
+    node.write_env(&legacy_env("10.0.5.26"));
 
     node.run_ok();
 
@@ -717,7 +720,7 @@ fn legacy_swarm_agent() {
 #[test]
 fn legacy_swarm_agent_address_from_interface() {
     let node = Node::new("/etc/clem-image");
-    write_env_owned(&node, &legacy_env(""));
+    node.write_env(&legacy_env(""));
     node.set_state("ip", "10.0.5.26");
 
     node.run_ok();
@@ -732,7 +735,7 @@ fn legacy_swarm_agent_address_from_interface() {
 #[test]
 fn legacy_swarm_without_address_fails_and_retries_later() {
     let node = Node::new("/etc/clem-image");
-    write_env_owned(&node, &legacy_env(""));
+    node.write_env(&legacy_env(""));
 
     let out = node.run();
 
@@ -749,13 +752,10 @@ fn values_are_never_evaluated() {
         "'$(touch {d}/pwned1)' `touch {d}/pwned2`; touch {d}/pwned3 \"$(touch {d}/pwned4)\"",
         d = dir.display()
     );
-    let mut env = pi_os_env("tls", "2376");
-    for (k, v) in env.iter_mut() {
-        if *k == "SWARM_MANAGER" {
-            *v = evil.clone();
-        }
-    }
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        swarm_manager: evil.clone(),
+        ..pi_os_env(DockerExposure::Tls)
+    });
     fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
 
     node.run_ok();
@@ -776,7 +776,7 @@ fn values_are_never_evaluated() {
 fn retry_exhaustion_fails_without_marker() {
     let mut node = Node::new("/etc/clem-image");
     node.max_tries = 3;
-    write_env_owned(&node, &pi_os_env("tls", "2376"));
+    node.write_env(&pi_os_env(DockerExposure::Tls));
     fs::write(node.conf().join("swarm-token"), format!("{TOKEN}\n")).unwrap();
     node.set_state("join_always_fails", "");
 
@@ -785,6 +785,41 @@ fn retry_exhaustion_fails_without_marker() {
     assert!(!out.status.success(), "{}", text(&out));
     assert_eq!(node.calls_of(&["docker", "swarm", "join"]).len(), 3);
     assert!(!node.done().exists());
+}
+
+/// On the node the scripts have no `.sh` and sit with lib.sh where the layout puts them.
+#[test]
+fn scripts_run_from_their_installed_paths_with_the_library_next_to_them() {
+    for (flavour, conf) in [
+        (Flavour::RaspberryPiOs, "/etc/clem-image"),
+        (Flavour::SnappyCore15, "/writable/clem-image"),
+    ] {
+        let lay = layout(flavour);
+        let node = Node::new(conf);
+        for (from, to) in [
+            ("firstboot.sh", lay.script),
+            ("lib.sh", lay.lib),
+            ("swarm-watch.sh", lay.watch_script),
+        ] {
+            fs::create_dir_all(node.at(to).parent().unwrap()).unwrap();
+            fs::copy(overlay(from), node.at(to)).unwrap();
+        }
+        node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+        node.write_env(&NodeEnv {
+            flavour,
+            ..zero_touch_env("rpi2", "10.0.5.12", Role::Worker)
+        });
+        if flavour == Flavour::SnappyCore15 {
+            preinstall_docker_snap(&node, "1.6.1.002");
+        }
+        let out = node.run_script(&node.at(lay.script));
+        assert!(out.status.success(), "{flavour:?}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("clem-firstboot: done"));
+        let out = watch_command_at(&node, &node.at(lay.watch_script))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{flavour:?}: {}", text(&out));
+    }
 }
 
 #[test]
@@ -821,12 +856,10 @@ fn unit_passes_systemd_analyze_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let script = tmp.path().join("firstboot");
     fs::copy(overlay("firstboot.sh"), &script).unwrap();
-    let unit = fs::read_to_string(overlay("clem-firstboot.service"))
-        .unwrap()
-        .replace("{{conf_dir}}", "/etc/clem-image")
-        .replace("{{script}}", script.to_str().unwrap())
-        .replace("{{docker_unit}}", "containerd.service")
-        .replace("{{state_dir}}", "/var/lib/clem-image");
+    // The unit as build renders it, with the script where this test put it.
+    let mut vars = layout(Flavour::RaspberryPiOs).unit_vars();
+    vars.insert("script", script.to_str().unwrap().to_string());
+    let unit = clem_image::overlay::FIRSTBOOT_UNIT.render(&vars).unwrap();
     assert!(!unit.contains("{{"), "unrendered placeholder:\n{unit}");
     let path = tmp.path().join("clem-firstboot.service");
     fs::write(&path, &unit).unwrap();
@@ -849,7 +882,7 @@ fn unit_passes_systemd_analyze_verify() {
 #[test]
 fn snappy_conf_without_options_line_and_unit_only_on_disk() {
     let node = Node::new("/writable/clem-image");
-    write_env_owned(&node, &snappy_env("tls", "2376"));
+    node.write_env(&snappy_env());
     preinstall_docker_snap(&node, "1.6.1.002");
     let conf = node.at("/var/lib/apps/docker/1.6.1.002/etc/docker.conf");
     fs::write(&conf, "# no options yet\n").unwrap();
@@ -876,15 +909,11 @@ fn snappy_conf_without_options_line_and_unit_only_on_disk() {
 #[test]
 fn legacy_swarm_without_docker_on_tcp_fails_clearly() {
     let node = Node::new("/etc/clem-image");
-    let mut env = legacy_env("10.0.5.26");
-    for (k, v) in env.iter_mut() {
-        match *k {
-            "DOCKER_MODE" => *v = "none".into(),
-            "DOCKER_PORT" => *v = "".into(),
-            _ => {}
-        }
-    }
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        docker_mode: DockerExposure::None,
+        docker_port: None,
+        ..legacy_env("10.0.5.26")
+    });
 
     let out = node.run();
 
@@ -934,32 +963,23 @@ esac
 exit 0
 "#;
 
-fn zero_touch_env(name: &str, addr: &str, role: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("NODE_NAME", name.into()),
-        ("FLAVOUR", "raspberry-pi-os".into()),
-        ("DOCKER_MODE", "tls".into()),
-        ("DOCKER_PORT", "2376".into()),
-        ("INTERFACE", "eth0".into()),
-        ("NODE_ADDRESS", addr.into()),
-        ("SWARM_MODE", "zero-touch".into()),
-        ("ROLE", role.into()),
-        ("ADDR_POOL", "172.30.0.0/16".into()),
-        ("SWARM_MANAGER", "".into()),
-        ("SWARM_IMAGE", "".into()),
-        ("SWARM_DISCOVERY", "".into()),
-    ]
-}
-
-fn env_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    v.iter().map(|(k, s)| (*k, s.as_str())).collect()
+fn zero_touch_env(node: &str, addr: &str, role: Role) -> NodeEnv {
+    NodeEnv {
+        node_name: name(node),
+        node_address: Some(addr.parse().unwrap()),
+        swarm_mode: "zero-touch",
+        role,
+        addr_pool: Some("172.30.0.0/16".parse().unwrap()),
+        swarm_manager: String::new(),
+        ..pi_os_env(DockerExposure::Tls)
+    }
 }
 
 #[test]
 fn zero_touch_manager_inits_the_swarm_and_starts_the_watch() {
     let node = Node::new("/etc/clem-image");
     node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
-    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    node.write_env(&zero_touch_env("rpi1", "10.0.5.11", Role::Manager));
     node.run_ok();
     let calls = node.calls();
     pos(
@@ -995,7 +1015,7 @@ fn zero_touch_manager_inits_the_swarm_and_starts_the_watch() {
 fn zero_touch_worker_only_exposes_docker_and_waits() {
     let node = Node::new("/etc/clem-image");
     node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
-    node.write_env(&env_refs(&zero_touch_env("rpi2", "10.0.5.12", "worker")));
+    node.write_env(&zero_touch_env("rpi2", "10.0.5.12", Role::Worker));
     let out = node.run_ok();
     assert!(String::from_utf8_lossy(&out.stdout).contains("waiting to be joined"));
     assert!(
@@ -1009,8 +1029,12 @@ fn zero_touch_worker_only_exposes_docker_and_waits() {
 
 /// The swarm watch under bash against `node`'s root, fakes and port probe.
 fn watch_command(node: &Node) -> Command {
+    watch_command_at(node, &overlay("swarm-watch.sh"))
+}
+
+fn watch_command_at(node: &Node, script: &Path) -> Command {
     let mut cmd = Command::new("/bin/bash");
-    cmd.arg(overlay("swarm-watch.sh"))
+    cmd.arg(script)
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
         .env("CLEM_PROBE", node.bin().join("probe"))
@@ -1029,7 +1053,7 @@ fn run_watch(node: &Node) -> Output {
 fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
     let node = Node::new("/etc/clem-image");
     node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
-    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    node.write_env(&zero_touch_env("rpi1", "10.0.5.11", Role::Manager));
     fs::write(
         node.conf().join("cluster-nodes"),
         "# name address role\nrpi1 10.0.5.11 manager\nrpi2 10.0.5.12 worker\n\
@@ -1128,7 +1152,7 @@ fn swarm_watch_joins_inactive_nodes_over_mtls_and_skips_the_rest() {
 fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
     let node = Node::new("/etc/clem-image");
     node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
-    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    node.write_env(&zero_touch_env("rpi1", "10.0.5.11", Role::Manager));
     fs::write(node.conf().join("cluster-nodes"), "rpi2 10.0.5.12 worker\n").unwrap();
     let out = run_watch(&node);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not in an active swarm"));
@@ -1144,16 +1168,12 @@ fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
 #[test]
 fn legacy_manager_runs_the_swarm_manager_with_static_discovery_over_tls() {
     let node = Node::new("/etc/clem-image");
-    let mut env = zero_touch_env("rpi1", "10.0.5.11", "manager");
-    for (k, v) in env.iter_mut() {
-        match *k {
-            "SWARM_MODE" => *v = "legacy".into(),
-            "SWARM_IMAGE" => *v = "nimblestratus/rpi-swarm".into(),
-            "SWARM_DISCOVERY" => *v = "nodes://10.0.5.11:2376,10.0.5.12:2376".into(),
-            _ => {}
-        }
-    }
-    node.write_env(&env_refs(&env));
+    node.write_env(&NodeEnv {
+        swarm_mode: "legacy",
+        swarm_image: "nimblestratus/rpi-swarm".into(),
+        swarm_discovery: "nodes://10.0.5.11:2376,10.0.5.12:2376".into(),
+        ..zero_touch_env("rpi1", "10.0.5.11", Role::Manager)
+    });
     // Containers by name, so the manager container does not hide the agent.
     node.write_fake(
         &node.bin().join("docker"),
@@ -1218,9 +1238,10 @@ fn swarm_watch_joins_unlisted_nodes_of_this_cluster_found_on_the_subnet() {
         "probe",
         "if [ -e \"$STATE/open-$1\" ] && [ \"$2\" = 2376 ]; then exit 0; fi\nexit 1\n",
     );
-    let mut env = zero_touch_env("rpi1", "10.0.5.1", "manager");
-    env.push(("SCAN_SUBNET", "10.0.5.0/29".into()));
-    node.write_env(&env_refs(&env));
+    node.write_env(&NodeEnv {
+        scan_subnet: Some("10.0.5.0/29".parse().unwrap()),
+        ..zero_touch_env("rpi1", "10.0.5.1", Role::Manager)
+    });
     fs::write(
         node.conf().join("cluster-nodes"),
         "rpi1 10.0.5.1 manager\nrpi2 10.0.5.2 worker\n",
@@ -1273,7 +1294,7 @@ fn swarm_watch_joins_unlisted_nodes_of_this_cluster_found_on_the_subnet() {
 fn swarm_watch_survives_a_docker_call_that_hangs() {
     let node = Node::new("/etc/clem-image");
     node.write_fake(&node.bin().join("docker"), "docker", "exec sleep 600\n");
-    node.write_env(&env_refs(&zero_touch_env("rpi1", "10.0.5.11", "manager")));
+    node.write_env(&zero_touch_env("rpi1", "10.0.5.11", Role::Manager));
     let t = std::time::Instant::now();
     let out = watch_command(&node)
         .env("CLEM_DOCKER_TIMEOUT", "2")
@@ -1301,25 +1322,16 @@ fn swarm_watch_survives_a_docker_call_that_hangs() {
 #[test]
 fn snappy_legacy_swarm_installs_snap_configures_tls_loads_image_then_starts_swarm() {
     let node = Node::new("/writable/clem-image");
-    let mut env = snappy_env("tls", "2376");
-    for (k, v) in env.iter_mut() {
-        match *k {
-            "SWARM_MODE" => *v = "legacy".into(),
-            "SWARM_IMAGE" => *v = "nimblestratus/rpi-swarm".into(),
-            "SWARM_DISCOVERY" => *v = "nodes://10.0.5.26:2376,10.0.5.27:2376".into(),
-            _ => {}
-        }
-    }
-    env.extend([
-        ("ROLE", "manager".to_string()),
-        ("DOCKER_INSTALL", "snap".into()),
-        ("DOCKER_SNAP", "/writable/clem-image/docker.snap".into()),
-        (
-            "SWARM_IMAGE_FILE",
-            "/writable/clem-image/swarm-image.tar".into(),
-        ),
-    ]);
-    write_env_owned(&node, &env);
+    node.write_env(&NodeEnv {
+        swarm_mode: "legacy",
+        swarm_image: "nimblestratus/rpi-swarm".into(),
+        swarm_discovery: "nodes://10.0.5.26:2376,10.0.5.27:2376".into(),
+        role: Role::Manager,
+        docker_install: InstallKind::Snap,
+        docker_snap: "/writable/clem-image/docker.snap".into(),
+        swarm_image_file: "/writable/clem-image/swarm-image.tar".into(),
+        ..snappy_env()
+    });
     fs::write(node.at("/writable/clem-image/docker.snap"), b"snap").unwrap();
     fs::write(node.at("/writable/clem-image/swarm-image.tar"), b"tar").unwrap();
     // The snap's docker answers in /apps/bin once installed; `images -q` is empty until

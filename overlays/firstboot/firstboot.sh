@@ -17,26 +17,17 @@ MAX_TRIES="${CLEM_MAX_TRIES:-8}"
 # not a systemd unit.
 PATH="$PATH:$ROOT/apps/bin"
 
-log() { echo "clem-firstboot: $*"; }
-
-# Every docker call is bounded: a call made while dockerd restarts can wait forever on the
-# socket systemd keeps open, and one hung call would stall this run and every later one.
-# (`timeout` runs the docker binary, not this function.)
-# Pulls (`run`, `pull`) get longer: a Pi on a slow link may need minutes for an image.
-docker() {
-    local limit="${CLEM_DOCKER_TIMEOUT:-90}"
-    case "${1:-}" in run | pull | load) limit="${CLEM_DOCKER_PULL_TIMEOUT:-900}" ;; esac
-    timeout --kill-after=10 "$limit" docker "$@"
-}
+LOG_TAG=clem-firstboot
+# The functions this script shares with the swarm watch, installed next to both.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ -e "$DONE" ]; then
     log "already done ($DONE); nothing to do"
     exit 0
 fi
 
-# shellcheck source=/dev/null
-. "$ROOT$CONF_DIR/node.env"
-
+load_env
 TLS_DIR="$CONF_DIR/tls"
 
 # retry CMD...: run CMD until it succeeds, doubling the wait up to a minute.
@@ -264,20 +255,10 @@ configure_systemd() {
     systemctl restart docker
 }
 
-node_address() {
-    if [ -n "${NODE_ADDRESS:-}" ]; then
-        echo "$NODE_ADDRESS"
-        return
-    fi
-    ip -4 -o addr show dev "$INTERFACE" | awk '{split($4, a, "/"); print a[1]; exit}'
-}
-
 docker_ready() { docker info >/dev/null 2>&1; }
 
 join_swarm_mode() {
-    local state
-    state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
-    if [ "$state" = active ]; then
+    if [ "$(swarm_state)" = active ]; then
         log "already in a swarm"
         return 0
     fi
@@ -288,7 +269,7 @@ join_swarm_mode() {
         return 1
     fi
     log "joining the swarm at $SWARM_MANAGER"
-    docker swarm join --token "$token" "$SWARM_MANAGER"
+    swarm_join "$(docker_limit swarm)" "$token" "$SWARM_MANAGER"
 }
 
 join_legacy() {
@@ -309,9 +290,8 @@ join_legacy() {
 
 # Zero-touch, manager side: init the swarm (once), then the watch joins the workers.
 swarm_init() {
-    local state addr
-    state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
-    if [ "$state" = active ]; then
+    local addr
+    if [ "$(swarm_state)" = active ]; then
         log "swarm already initialised"
         return 0
     fi

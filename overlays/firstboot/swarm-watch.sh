@@ -8,36 +8,37 @@ set -euo pipefail
 ROOT="${CLEM_ROOT:-}"
 CONF_DIR="${CLEM_CONF_DIR:-/etc/clem-image}"
 
-log() { echo "clem-swarm-watch: $*"; }
+LOG_TAG=clem-swarm-watch
+# The functions this script shares with the first-boot script, installed next to both.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Every docker call is bounded: a call made while dockerd restarts can wait forever on the
-# socket systemd keeps open, and one hung call would stall this run and every later one.
-# (`timeout` runs the docker binary, not this function.)
-# Pulls (`run`, `pull`) get longer: a Pi on a slow link may need minutes for an image.
-docker() {
-    local limit="${CLEM_DOCKER_TIMEOUT:-90}"
-    case "${1:-}" in run | pull) limit="${CLEM_DOCKER_PULL_TIMEOUT:-900}" ;; esac
-    timeout --kill-after=10 "$limit" docker "$@"
-}
-
-# shellcheck source=/dev/null
-. "$ROOT$CONF_DIR/node.env"
+load_env
 TLS_DIR="$CONF_DIR/tls"
 TLS=(--tlsverify "--tlscacert=$TLS_DIR/ca.pem"
     "--tlscert=$TLS_DIR/manager-client-cert.pem" "--tlskey=$TLS_DIR/manager-client-key.pem")
 
-state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
+state="$(swarm_state)"
 if [ "$state" != active ]; then
     log "this node is not in an active swarm yet ($state); nothing to do"
     exit 0
 fi
 
-advertise="${NODE_ADDRESS:-}"
-if [ -z "$advertise" ]; then
-    advertise="$(ip -4 -o addr show dev "$INTERFACE" | awk '{split($4, a, "/"); print a[1]; exit}')"
-fi
+advertise="$(node_address)"
 worker_token="$(docker swarm join-token -q worker)"
 manager_token="$(docker swarm join-token -q manager)"
+
+# remote_state HOST: the swarm state HOST's daemon reports over mutual TLS. `docker info`
+# can fail yet exit 0 (it still prints the client side): only a state the daemon itself
+# reported counts as an answer, anything else is the error's last line.
+remote_state() {
+    docker_for 30 "${TLS[@]}" -H "tcp://$1:$DOCKER_PORT" info --format '{{.Swarm.LocalNodeState}}' 2>&1 || true
+}
+
+# remote_join HOST TOKEN: HOST's daemon joins this manager's swarm.
+remote_join() {
+    swarm_join 120 "$2" "$advertise:2377" "${TLS[@]}" -H "tcp://$1:$DOCKER_PORT"
+}
 
 # What the manager already knows: host names and their status.
 known="$(docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null || true)"
@@ -51,10 +52,7 @@ while read -r name address role; do
     if grep -qxF "$name Ready" <<<"$known"; then
         continue
     fi
-    remote=(docker "${TLS[@]}" -H "tcp://$host:$DOCKER_PORT")
-    # `docker info` can fail yet exit 0 (it still prints the client side): only a state the
-    # daemon itself reported counts as an answer.
-    node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)" || true
+    node_state="$(remote_state "$host")"
     case "$node_state" in
         active | pending)
             log "node $name is in a swarm ($node_state); skipping"
@@ -70,7 +68,7 @@ while read -r name address role; do
     token="$worker_token"
     if [ "$role" = manager ]; then token="$manager_token"; fi
     log "joining node $name ($host) as $role"
-    if timeout 120 "${remote[@]}" swarm join --token "$token" "$advertise:2377"; then
+    if remote_join "$host" "$token"; then
         joined=$((joined + 1))
     else
         log "join of node $name failed; will retry"
@@ -103,8 +101,7 @@ if [ -n "${SCAN_SUBNET:-}" ]; then
     done
     wait
     while read -r host; do
-        remote=(docker "${TLS[@]}" -H "tcp://$host:$DOCKER_PORT")
-        node_state="$(timeout 30 "${remote[@]}" info --format '{{.Swarm.LocalNodeState}}' 2>&1)" || true
+        node_state="$(remote_state "$host")"
         case "$node_state" in
             active | pending) continue ;;
             inactive) ;;
@@ -114,7 +111,7 @@ if [ -n "${SCAN_SUBNET:-}" ]; then
                 ;;
         esac
         log "joining unlisted node at $host as worker"
-        if timeout 120 "${remote[@]}" swarm join --token "$worker_token" "$advertise:2377"; then
+        if remote_join "$host" "$worker_token"; then
             joined=$((joined + 1))
         else
             log "join of $host failed; will retry"
