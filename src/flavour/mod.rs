@@ -6,8 +6,8 @@
 //! - Raspberry Pi OS and Ubuntu for Pi: one ext4 root; cloud-init's seed on the FAT boot
 //!   partition.
 
-mod layout;
-pub use layout::layout;
+/// The first-boot files' paths per flavour: one table, kept beside the files it places.
+pub use crate::cluster::firstboot::layout;
 mod rootfs;
 mod seed;
 pub use seed::cluster_login_user;

@@ -150,4 +150,24 @@ mod tests {
         assert_eq!(written("/etc/other"), "/system-data/etc/other");
         assert_eq!(written("/home/ubuntu/.ssh"), "/user-data/ubuntu/.ssh");
     }
+    /// The first-boot table (cluster::firstboot::layout) must keep Snappy's files on
+    /// writable, the only partition the node can write.
+    #[test]
+    fn snappy_keeps_every_first_boot_file_on_writable() {
+        let l = crate::flavour::layout(crate::probe::Flavour::SnappyCore15);
+        for p in [
+            l.conf_dir,
+            l.script,
+            l.lib,
+            l.watch_script,
+            l.state_dir,
+            l.data_dir,
+            l.debs_dir,
+        ] {
+            assert!(
+                matches!(place(p), Place::Writable(_)),
+                "{p} is not on writable"
+            );
+        }
+    }
 }
