@@ -56,14 +56,24 @@ impl SystemView {
 
 #[derive(Debug, Error)]
 pub enum BlockDevError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: cannot tell what it is")]
+    Stat { path: PathBuf, source: io::Error },
+    #[error("{path}: neither a block device nor a regular file")]
+    NotFileOrDevice { path: PathBuf },
+    #[error("{path}: cannot read the mount table")]
+    Mountinfo { path: PathBuf, source: io::Error },
     #[error("{path}: no such device: is the card inserted? (`lsblk` lists the disks there are)")]
     NoDevice { path: PathBuf },
     #[error("{path} is a regular file under /dev, not a device (left by an earlier write to a card that was not there?); remove it, insert the card and give its device")]
     FileInDev { path: PathBuf },
-    #[error("{path}: not found in sysfs ({detail})")]
-    NotInSysfs { path: PathBuf, detail: String },
+    #[error("{path}: not found in sysfs ({link})")]
+    NotInSysfs {
+        path: PathBuf,
+        link: PathBuf,
+        source: io::Error,
+    },
+    #[error("{path}: not found in sysfs (no readable {file})")]
+    NoSysfsSize { path: PathBuf, file: PathBuf },
     #[error(
         "{path} is partition {name}; give the whole device (e.g. /dev/{parent}), not a partition"
     )]
@@ -182,18 +192,14 @@ pub fn target_kind(path: &Path) -> Result<TargetKind, BlockDevError> {
             path: path.to_owned(),
         }),
         Ok(m) if m.is_file() => Ok(TargetKind::RegularFile),
-        Ok(_) => Err(BlockDevError::Io {
+        Ok(_) => Err(BlockDevError::NotFileOrDevice {
             path: path.to_owned(),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "neither a block device nor a regular file",
-            ),
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound && in_dev() => Err(BlockDevError::NoDevice {
             path: path.to_owned(),
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(TargetKind::NewFile),
-        Err(source) => Err(BlockDevError::Io {
+        Err(source) => Err(BlockDevError::Stat {
             path: path.to_owned(),
             source,
         }),
@@ -216,32 +222,16 @@ pub fn under_dev(path: &Path) -> bool {
     }
 }
 
-/// `BLKGETSIZE64`, i.e. `_IOR(0x12, 114, size_t)` in the generic ioctl encoding used by x86
-/// and Arm (the Pi); other encodings fall back to seeking to the end.
-const BLKGETSIZE64: u64 =
-    (2 << 30) | ((std::mem::size_of::<usize>() as u64) << 16) | (0x12 << 8) | 114;
-
-/// The size in bytes of an open block device, as the kernel sees it now.
+/// The size in bytes of an open block device, as the kernel sees it now: `BLKGETSIZE64`, or
+/// where that ioctl's encoding differs, the offset of the device's end.
 pub fn device_size(file: &fs::File) -> io::Result<u64> {
-    use std::os::unix::io::AsRawFd;
-    let mut size: u64 = 0;
-    // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid for that.
-    let r = unsafe {
-        libc::ioctl(
-            file.as_raw_fd(),
-            BLKGETSIZE64 as libc::Ioctl,
-            &mut size as *mut u64,
-        )
-    };
-    if r == 0 {
+    use std::io::{Seek, SeekFrom};
+    if let Ok(size) = crate::sys::blkgetsize64(file) {
         return Ok(size);
     }
-    // SAFETY: lseek on a descriptor we own; the position is not used afterwards (pread/pwrite).
-    let end = unsafe { libc::lseek64(file.as_raw_fd(), 0, libc::SEEK_END) };
-    if end < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(end as u64)
+    // The file position is not used afterwards (all I/O is pread/pwrite).
+    let mut f = file;
+    f.seek(SeekFrom::End(0))
 }
 
 fn read_trim(p: &Path) -> Option<String> {
@@ -260,9 +250,10 @@ impl SystemView {
         minor: u32,
     ) -> Result<DeviceInfo, BlockDevError> {
         let link = self.sys_root.join(format!("dev/block/{major}:{minor}"));
-        let real = fs::canonicalize(&link).map_err(|e| BlockDevError::NotInSysfs {
+        let real = fs::canonicalize(&link).map_err(|source| BlockDevError::NotInSysfs {
             path: path.to_owned(),
-            detail: format!("{}: {e}", link.display()),
+            link: link.clone(),
+            source,
         })?;
         let name = file_name(&real);
         if real.join("partition").exists() {
@@ -275,9 +266,9 @@ impl SystemView {
         }
         let sectors = read_trim(&real.join("size"))
             .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| BlockDevError::NotInSysfs {
+            .ok_or_else(|| BlockDevError::NoSysfsSize {
                 path: path.to_owned(),
-                detail: format!("no readable {}", real.join("size").display()),
+                file: real.join("size"),
             })?;
         let removable = read_trim(&real.join("removable")).as_deref() == Some("1");
         // The resolved sysfs path runs through the bus the disk hangs off; USB card readers
@@ -383,10 +374,11 @@ impl SystemView {
     }
 
     fn mounts(&self) -> Result<Vec<Mount>, BlockDevError> {
-        let text = fs::read_to_string(&self.mountinfo).map_err(|source| BlockDevError::Io {
-            path: self.mountinfo.clone(),
-            source,
-        })?;
+        let text =
+            fs::read_to_string(&self.mountinfo).map_err(|source| BlockDevError::Mountinfo {
+                path: self.mountinfo.clone(),
+                source,
+            })?;
         Ok(text.lines().filter_map(parse_mountinfo_line).collect())
     }
 }
