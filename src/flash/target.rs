@@ -234,3 +234,49 @@ pub(super) fn corrupt_byte(path: &Path, off: u64) -> Result<(), FlashError> {
         .map_err(|e| err("write (test seam)", e))?;
     f.sync_all().map_err(|e| err("fsync (test seam)", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_error_names_the_path_and_step_and_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("no-such-dir/card.img");
+        let e = Target::open_write(&p, true).err().expect("no parent dir");
+        let text = crate::error::chain(&e);
+        assert!(
+            text.starts_with(&format!(
+                "{}: open for writing failed at offset 0: ",
+                p.display()
+            )),
+            "{text}"
+        );
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn writes_go_through_and_a_new_file_gets_exactly_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.img");
+        create_with_mode(&p, 0o640).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        let mut t = Target::open_write(&p, true).unwrap();
+        // One aligned block and an unaligned tail (which turns O_DIRECT off where it was on).
+        let block = AlignedBuf::new(ALIGN);
+        t.write_at(&block, 0).unwrap();
+        t.write_at(b"tail", ALIGN as u64).unwrap();
+        t.sync().unwrap();
+        let mut r = Target::open_read(&p).unwrap();
+        let mut back = vec![1u8; ALIGN + 4];
+        r.read_at(0, &mut back).unwrap();
+        assert!(back[..ALIGN].iter().all(|&b| b == 0));
+        assert_eq!(&back[ALIGN..], b"tail");
+        assert!(
+            create_with_mode(&p, 0o600).is_err(),
+            "an existing file is refused"
+        );
+    }
+}
