@@ -1,4 +1,5 @@
 //! Thin entry point: parse arguments, dispatch, print errors with their context.
+#![deny(unsafe_code)]
 
 mod cli;
 
@@ -23,10 +24,7 @@ fn main() {
 /// affected: the standard library writes to them with MSG_NOSIGNAL, so a peer that hangs
 /// up is still an error for `status`, not a silent death.
 fn default_sigpipe() {
-    // SAFETY: resets one signal's disposition before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    clem_image::sys::default_sigpipe();
 }
 
 /// The error and its causes, skipping a cause whose text the message already holds (our

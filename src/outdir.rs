@@ -31,8 +31,13 @@ pub const DIR_MODE: u32 = 0o755;
 
 #[derive(Debug, Error)]
 pub enum OutDirError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: cannot {action}")]
+    Io {
+        path: PathBuf,
+        /// What was being done, as a verb phrase ("remove it", "sync it").
+        action: &'static str,
+        source: io::Error,
+    },
     #[error(
         "{path}: another build is writing into this directory ({holder}); wait for it to \
          finish or give another --out"
@@ -42,9 +47,10 @@ pub enum OutDirError {
     NotADir { path: PathBuf },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutDirError + '_ {
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> OutDirError + 'a {
     move |source| OutDirError::Io {
         path: path.to_owned(),
+        action,
         source,
     }
 }
@@ -102,7 +108,7 @@ impl OutDir {
         tempfile::Builder::new()
             .prefix(&format!("{TEMP_PREFIX}{what}."))
             .tempfile_in(&self.path)
-            .map_err(io_err(&self.path))
+            .map_err(io_err(&self.path, "create a temporary file in it"))
     }
 
     /// Writes `bytes` to a new temporary for `what`, durable and with exactly `mode`.
@@ -115,11 +121,8 @@ impl OutDir {
             (&*file).write_all(bytes)?;
             file.sync_all()
         };
-        write().map_err(io_err(&path))?;
-        tmp.keep().map_err(|e| OutDirError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        write().map_err(io_err(&path, "write it"))?;
+        tmp.keep().map_err(|e| io_err(&path, "keep it")(e.error))?;
         Ok(path)
     }
 
@@ -136,21 +139,20 @@ impl OutDir {
         let file = image.as_file();
         file.set_permissions(Permissions::from_mode(IMAGE_MODE))
             .and_then(|()| file.sync_all())
-            .map_err(io_err(image.path()))?;
+            .map_err(io_err(image.path(), "make it private and durable"))?;
         remove_if_there(image_dest)?;
         testhook::point("old-image-removed");
         for stale in remove {
             remove_if_there(stale)?;
         }
         for s in sidecars {
-            fs::rename(&s.tmp, &s.dest).map_err(io_err(&s.dest))?;
+            fs::rename(&s.tmp, &s.dest).map_err(io_err(&s.dest, "rename a sidecar to it"))?;
             testhook::point("sidecar-renamed");
         }
         sync_dir(&self.path)?;
-        image.persist(image_dest).map_err(|e| OutDirError::Io {
-            path: image_dest.to_owned(),
-            source: e.error,
-        })?;
+        image
+            .persist(image_dest)
+            .map_err(|e| io_err(image_dest, "rename the image to it")(e.error))?;
         testhook::point("image-renamed");
         sync_dir(&self.path)
     }
@@ -163,9 +165,9 @@ impl OutDir {
     /// Removes every temporary left by a build that died (we hold the lock, so none is
     /// alive), including the names older releases used.
     fn remove_stale(&self) -> Result<(), OutDirError> {
-        let entries = fs::read_dir(&self.path).map_err(io_err(&self.path))?;
+        let entries = fs::read_dir(&self.path).map_err(io_err(&self.path, "list it"))?;
         for entry in entries {
-            let entry = entry.map_err(io_err(&self.path))?;
+            let entry = entry.map_err(io_err(&self.path, "list it"))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let is_file = entry.file_type().is_ok_and(|t| t.is_file());
@@ -232,7 +234,7 @@ fn create_dirs(path: &Path) -> Result<Vec<PathBuf>, OutDirError> {
             .and_then(|()| fs::set_permissions(&dir, Permissions::from_mode(DIR_MODE)));
         if let Err(e) = made {
             remove_empty(&created);
-            return Err(io_err(&dir)(e));
+            return Err(io_err(&dir, "create it")(e));
         }
         created.push(dir);
     }
@@ -259,24 +261,18 @@ fn lock(dir: &Path) -> Result<File, OutDirError> {
             .truncate(false)
             .mode(SIDECAR_MODE)
             .open(&path)
-            .map_err(io_err(&path))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe {
-            libc::flock(
-                std::os::fd::AsRawFd::as_raw_fd(&file),
-                libc::LOCK_EX | libc::LOCK_NB,
-            )
-        } != 0
-        {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            .map_err(io_err(&path, "open the lock file"))?;
+        // An exclusive flock(2) (what std uses on Linux), so it dies with the process.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
                 let holder = fs::read_to_string(&path).unwrap_or_default();
                 return Err(OutDirError::Busy {
                     path: dir.to_owned(),
                     holder: describe_holder(&holder),
                 });
             }
-            return Err(io_err(&path)(err));
+            Err(fs::TryLockError::Error(err)) => return Err(io_err(&path, "lock it")(err)),
         }
         // A finishing build may have removed the file between our open and our lock:
         // then the lock we hold is on a file nobody else will see; start again.
@@ -292,7 +288,7 @@ fn lock(dir: &Path) -> Result<File, OutDirError> {
             file.set_len(0)?;
             writeln!(file, "pid {}", std::process::id())
         };
-        record().map_err(io_err(&path))?;
+        record().map_err(io_err(&path, "record the lock's holder"))?;
         return Ok(file);
     }
 }
@@ -314,7 +310,7 @@ fn describe_holder(text: &str) -> String {
 
 fn remove_if_there(path: &Path) -> Result<(), OutDirError> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path)(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(path, "remove it")(e)),
         _ => Ok(()),
     }
 }
@@ -322,7 +318,7 @@ fn remove_if_there(path: &Path) -> Result<(), OutDirError> {
 fn sync_dir(dir: &Path) -> Result<(), OutDirError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+        .map_err(io_err(dir, "sync it"))
 }
 
 #[cfg(test)]

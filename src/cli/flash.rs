@@ -5,7 +5,8 @@ mod report;
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
@@ -80,19 +81,13 @@ impl FlashArgs {
     }
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-fn catch_sigint() {
-    let handler: extern "C" fn(libc::c_int) = on_sigint;
-    // SAFETY: installs a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-    }
+/// A flag that Ctrl-C sets instead of ending the process, so `flash` can stop between chunks
+/// and say what state the card is in.
+fn catch_sigint() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&flag))
+        .context("installing the Ctrl-C handler")?;
+    Ok(flag)
 }
 
 pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
@@ -129,8 +124,8 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
         progress: clem_image::progress::enabled(),
         corrupt_after_write,
     };
-    catch_sigint();
-    match flash::flash(&job, &INTERRUPTED) {
+    let interrupted = catch_sigint()?;
+    match flash::flash(&job, &interrupted) {
         Ok(r) => {
             let device_target = !is_file;
             let next = report::next_step(&facts, &device, device_target, r.verified);

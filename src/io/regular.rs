@@ -153,8 +153,7 @@ mod tests {
     fn refuses_fifo_dir_and_device_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::sys::mkfifo(&fifo, 0o600).unwrap();
         let e = open_regular(&fifo).unwrap_err().to_string();
         assert!(e.contains("FIFO"), "{e}");
         assert!(open_regular(dir.path())

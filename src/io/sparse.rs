@@ -6,7 +6,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::os::unix::io::AsRawFd;
+
+use rustix::fs::SeekFrom;
 
 /// Granularity of hole detection: the common file-system block size.
 pub const BLOCK: usize = 4096;
@@ -124,25 +125,12 @@ pub enum CopyKind {
 
 /// copy_file_range(2) of `[start, end)` to the same offsets.
 fn kernel_copy(src: &File, dst: &File, start: u64, end: u64) -> io::Result<()> {
-    let mut off_in = start as libc::loff_t;
-    let mut off_out = start as libc::loff_t;
+    let mut off_in = start;
+    let mut off_out = start;
     let mut left = end - start;
     while left > 0 {
         let want = left.min(1 << 30) as usize;
-        // SAFETY: valid descriptors and offset pointers owned by this frame.
-        let n = unsafe {
-            libc::copy_file_range(
-                src.as_raw_fd(),
-                &mut off_in,
-                dst.as_raw_fd(),
-                &mut off_out,
-                want,
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let n = rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -155,15 +143,7 @@ fn kernel_copy(src: &File, dst: &File, start: u64, end: u64) -> io::Result<()> {
 }
 
 fn reflink(src: &File, dst: &File) -> io::Result<()> {
-    // FICLONE = _IOW(0x94, 9, int)
-    const FICLONE: libc::c_ulong = 0x4004_9409;
-    // SAFETY: both descriptors are open files owned by the caller for the call's duration.
-    let r = unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(rustix::fs::ioctl_ficlone(dst, src)?)
 }
 
 /// The `[start, end)` ranges of `file` that hold data, by SEEK_DATA/SEEK_HOLE; the whole
@@ -174,27 +154,16 @@ pub fn data_ranges(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
 
 /// [`data_ranges`] of `[from, to)` only, clipped to it.
 pub fn data_ranges_in(file: &File, from: u64, to: u64) -> io::Result<Vec<(u64, u64)>> {
-    let fd = file.as_raw_fd();
     let mut out = Vec::new();
     let mut pos: u64 = from;
     while pos < to {
-        // SAFETY: lseek on an owned descriptor has no memory effects.
-        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENXIO) => Ok(out),               // only a hole remains
-                Some(libc::EINVAL) => Ok(vec![(from, to)]), // SEEK_DATA unsupported
-                _ => Err(e),
-            };
-        }
-        let data = data as u64;
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data as libc::off_t, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let hole = (hole as u64).min(to);
+        let data = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
+            Ok(data) => data,
+            Err(rustix::io::Errno::NXIO) => return Ok(out), // only a hole remains
+            Err(rustix::io::Errno::INVAL) => return Ok(vec![(from, to)]), // SEEK_DATA unsupported
+            Err(e) => return Err(e.into()),
+        };
+        let hole = rustix::fs::seek(file, SeekFrom::Hole(data))?.min(to);
         if hole > data {
             out.push((data, hole));
         }
