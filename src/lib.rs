@@ -13,8 +13,6 @@ pub mod build;
 pub mod cat;
 pub mod cloudinit;
 pub mod cluster;
-// Its tests still call libc::mkfifo directly; they move to sys::mkfifo with that module.
-#[cfg_attr(test, allow(unsafe_code))]
 pub mod debian;
 pub mod diff;
 pub mod disk;

@@ -27,16 +27,19 @@ fn default_sigpipe() {
     clem_image::sys::default_sigpipe();
 }
 
-/// The error and its causes, skipping a cause whose text the message already holds (our
-/// error types print their source inline, so `{:#}` would say it twice).
+/// The error and each cause once, as `clem_image::error::chain` prints them. Our own errors
+/// never repeat their cause; a foreign one may end with its source's text, and that level is
+/// not printed twice.
 fn message(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
+    let mut last = msg.clone();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
-        if !msg.contains(&c) {
+        if !last.ends_with(&c) {
             msg.push_str(": ");
             msg.push_str(&c);
         }
+        last = c;
     }
     msg
 }

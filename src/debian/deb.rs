@@ -523,9 +523,7 @@ pub(crate) mod tests {
     fn fifo_and_directory_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.deb");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path; mkfifo only creates a file.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        crate::sys::mkfifo(&fifo, 0o644).unwrap();
         let t = Instant::now();
         let e = read_deb(&fifo).unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(2), "blocked on a FIFO");
