@@ -120,7 +120,7 @@ impl Bmap {
     }
 
     /// The digest of range `r`'s bytes in `file`, read through `buf`.
-    pub(super) fn hash_range(
+    pub(crate) fn hash_range(
         &self,
         file: &File,
         r: &BmapRange,

@@ -98,7 +98,7 @@ fn hostname(img: &Img<'_>, seed: &SeedView<'_>) -> Option<(String, String)> {
         return Some((h, "meta-data".into()));
     }
     let file = match img.info.flavour == Flavour::SnappyCore15 {
-        true => "/etc/writable/hostname",
+        true => crate::flavour::snappy::HOSTNAME,
         false => "/etc/hostname",
     };
     img.read(file).map(|h| (h.trim().to_string(), file.into()))

@@ -5,13 +5,12 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{check_injected, check_sums, check_table, Manifest};
-use crate::bmap::{Bmap, Hasher};
+use crate::bmap::Bmap;
 use crate::disk::PartitionTable;
 use crate::explain::{Finding, Level};
 use crate::probe::{self, ImageInfo};
@@ -252,17 +251,9 @@ fn check_bmap(bmap: &Bmap, data: &Path, name: &Path) -> Result<String, String> {
         let Some(expected) = &r.checksum else {
             continue;
         };
-        let (start, end) = bmap.byte_span(r);
-        let mut h = Hasher::new(bmap.checksum_type);
-        let mut off = start;
-        while off < end {
-            let n = (end - off).min(buf.len() as u64) as usize;
-            file.read_exact_at(&mut buf[..n], off)
-                .map_err(|e| format!("reading byte {off}: {e}"))?;
-            h.update(&buf[..n]);
-            off += n as u64;
-        }
-        let actual = h.finish_hex();
+        let actual = bmap
+            .hash_range(&file, r, &mut buf)
+            .map_err(|e| format!("reading blocks {}-{}: {e}", r.first, r.last))?;
         if &actual != expected {
             return Err(format!(
                 "blocks {}-{} do not match the map's checksum (expected {expected}, got \
