@@ -93,13 +93,7 @@ mod tests {
     fn names_the_size_a_digest_and_the_first_unmapped_byte() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("img");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let f = crate::bmap::scratch_file(&path);
         f.set_len(16 << 20).unwrap();
         f.write_all_at(&[1u8; 100], 4 << 20).unwrap();
         f.sync_all().unwrap();

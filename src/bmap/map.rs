@@ -217,13 +217,7 @@ mod tests {
     fn maps_a_sparse_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("img");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let f = crate::bmap::scratch_file(&path);
         f.set_len(64 << 20).unwrap();
         f.write_all_at(&[1u8; 5000], 8 << 20).unwrap();
         f.write_all_at(&[2u8; 10], (64 << 20) - 10).unwrap();

@@ -21,6 +21,18 @@ mod xml;
 #[cfg(test)]
 mod bmaptool_tests;
 
+/// A new, empty read-write file at `path`, for tests to lay an image out in.
+#[cfg(test)]
+fn scratch_file(path: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
+}
+
 pub use error::{BmapError, XmlCause};
 pub use model::{Bmap, BmapRange, ChecksumType, Hasher};
 

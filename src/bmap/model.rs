@@ -153,13 +153,7 @@ mod tests {
     fn spans_are_clipped_to_the_image_and_hashed_so() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("img");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let f = crate::bmap::scratch_file(&path);
         f.write_all_at(&[7u8; 4096 + 100], 0).unwrap();
         let mut b = Bmap::empty(4096 + 100);
         assert_eq!(b.blocks_count, 2);
