@@ -1,7 +1,11 @@
-//! Progress for the write and verify passes: a bar (or none) and a counter that updates it
-//! in steps of a MiB.
+//! Progress for the write and verify passes: a bar (or none, or the target's line on a board
+//! of several) and a counter that updates it in steps of a MiB.
+
+use std::ops::Deref;
 
 use indicatif::ProgressBar;
+
+use super::FlashJob;
 
 /// Counts progress and updates the bar once per MiB, not per chunk or block.
 pub(super) struct Ticker<'a> {
@@ -28,7 +32,42 @@ impl Drop for Ticker<'_> {
     }
 }
 
-pub(super) fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
+/// The bar one pass draws on: its own (cleared when the pass ends), or the target's line,
+/// which outlives the pass so the target keeps one place on the board.
+pub(super) enum PassBar {
+    Own(ProgressBar),
+    Line(ProgressBar),
+}
+
+impl PassBar {
+    pub(super) fn new(job: &FlashJob, total: u64, what: &'static str) -> PassBar {
+        let Some(line) = &job.line else {
+            return PassBar::Own(progress_bar(job.progress, total, what));
+        };
+        line.reset();
+        line.set_length(total);
+        line.set_message(format!("{} {what}", line.prefix()));
+        PassBar::Line(line.clone())
+    }
+
+    /// The pass is over: an own bar is cleared, a line stays for the next pass.
+    pub(super) fn done(&self) {
+        if let PassBar::Own(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Deref for PassBar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        match self {
+            PassBar::Own(b) | PassBar::Line(b) => b,
+        }
+    }
+}
+
+fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
