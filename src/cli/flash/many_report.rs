@@ -233,3 +233,112 @@ pub fn same_target<'a>(pairs: impl Iterator<Item = &'a Pair>) -> Option<(String,
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clem_image::flash::FlashReport;
+    use std::time::Duration;
+
+    fn report(verified: bool) -> Outcome {
+        Ok(FlashReport {
+            image_size: 10,
+            bytes_written: 10,
+            verified,
+            image_sha256: None,
+            direct_io: true,
+            write_time: Duration::from_millis(1500),
+            verify_time: Duration::from_millis(500),
+        })
+    }
+
+    fn failed() -> Outcome {
+        Err(FlashError::Verify {
+            path: "/dev/sdc".into(),
+            image: "out/rpi2.img".into(),
+            offset: 7,
+        })
+    }
+
+    #[test]
+    fn the_summary_says_which_target_holds_which_node_and_which_failed() {
+        let outcomes = [report(true), failed(), report(true)];
+        let names = [
+            ("rpi1", "/dev/sdb"),
+            ("rpi2", "/dev/sdc"),
+            ("rpi3", "/dev/sdd"),
+        ];
+        let items: Vec<Settled> = names
+            .iter()
+            .zip(&outcomes)
+            .map(|((node, t), o)| Settled {
+                node,
+                target: Path::new(t),
+                device: true,
+                outcome: o,
+            })
+            .collect();
+        let text = summary(&items);
+        assert!(text.contains("/dev/sdb holds rpi1: wrote 10 B in 1.5 s; verified in 0.5 s"));
+        assert!(
+            text.contains("/dev/sdc FAILED (rpi2): verification failed: /dev/sdc differs"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("2 of 3 targets written and verified; 1 failed: rpi2 (/dev/sdc)"),
+            "{text}"
+        );
+        assert_eq!(
+            failed_line(&items).as_deref(),
+            Some("1 of 3 targets failed: rpi2 (/dev/sdc)")
+        );
+        assert_eq!(exit_code(&outcomes), 1);
+        let j = json(&items);
+        assert_eq!(j.failed, 1);
+        assert!(j.targets[1].error.as_deref().unwrap().contains("offset 7"));
+    }
+
+    #[test]
+    fn exit_codes_follow_the_one_target_form() {
+        assert_eq!(exit_code(&[report(true), report(false)]), 0);
+        let stopped = Err(FlashError::Interrupted {
+            path: "/dev/sdb".into(),
+        });
+        assert_eq!(exit_code(&[report(true), failed(), stopped]), 130);
+    }
+
+    #[test]
+    fn the_listing_names_node_target_and_image() {
+        let l = listing(&[Listed {
+            node: "rpi10",
+            target: "/dev/sdb (sdb): Acme SD Reader, 1.0 GiB".into(),
+            image: "out/rpi10.img (4 MiB)".into(),
+        }]);
+        assert_eq!(
+            l,
+            "Targets (1):\n  rpi10  /dev/sdb (sdb): Acme SD Reader, 1.0 GiB\n         image out/rpi10.img (4 MiB)"
+        );
+    }
+
+    #[test]
+    fn two_paths_to_one_file_are_the_same_target() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("card");
+        std::fs::write(&f, b"x").unwrap();
+        let pair = |node: &str, target: PathBuf| Pair {
+            node: clem_image::node::NodeName::new(node).unwrap(),
+            image: "i".into(),
+            bmap: None,
+            target,
+        };
+        let a = pair("rpi1", f.clone());
+        let b = pair("rpi2", d.path().join(".").join("card"));
+        let c = pair("rpi3", d.path().join("new"));
+        assert!(same_target([&a, &c].into_iter()).is_none());
+        let (x, y) = same_target([&a, &c, &b].into_iter()).unwrap();
+        assert!(x.starts_with("rpi1") && y.starts_with("rpi2"), "{x} {y}");
+        let c2 = pair("rpi4", d.path().join("sub/../new"));
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        assert!(same_target([&c, &c2].into_iter()).is_some());
+    }
+}

@@ -141,3 +141,115 @@ fn as_pair(p: &Path) -> Option<(NodeName, PathBuf)> {
     }
     Some((NodeName::new(node).ok()?, PathBuf::from(target)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out_with(nodes: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for n in nodes {
+            std::fs::write(d.path().join(format!("{n}.img")), b"x").unwrap();
+        }
+        std::fs::write(d.path().join("rpi2.img.bmap"), b"").unwrap();
+        d
+    }
+
+    fn resolve(out: &Path, node: Option<&str>, paths: &[&str]) -> anyhow::Result<Request> {
+        let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        Spec {
+            paths: &paths,
+            node,
+            out,
+            bmap: None,
+            no_bmap: false,
+        }
+        .resolve()
+    }
+
+    fn targets(r: &Request) -> Vec<(String, String, bool)> {
+        let Request::Many(pairs) = r else {
+            panic!("not several: {r:?}")
+        };
+        pairs
+            .iter()
+            .map(|p| {
+                (
+                    p.node.to_string(),
+                    p.target.display().to_string(),
+                    p.bmap.is_some(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nodes_pair_with_targets_in_order_and_pairs_say_so_themselves() {
+        let d = out_with(&["rpi1", "rpi2", "rpi3"]);
+        let r = resolve(d.path(), Some("rpi1..rpi3"), &["/a", "/b", "/c"]).unwrap();
+        let want = |s: &[(&str, &str, bool)]| -> Vec<(String, String, bool)> {
+            s.iter()
+                .map(|(a, b, c)| (a.to_string(), b.to_string(), *c))
+                .collect()
+        };
+        assert_eq!(
+            targets(&r),
+            want(&[
+                ("rpi1", "/a", false),
+                ("rpi2", "/b", true),
+                ("rpi3", "/c", false)
+            ])
+        );
+        let r = resolve(d.path(), None, &["rpi3=/c", "rpi1=/a"]).unwrap();
+        assert_eq!(
+            targets(&r),
+            want(&[("rpi3", "/c", false), ("rpi1", "/a", false)])
+        );
+    }
+
+    #[test]
+    fn the_one_target_forms_stay_what_they_were() {
+        let d = out_with(&["rpi1"]);
+        let one = |r: Request| match r {
+            Request::One { image, device, .. } => (image, device),
+            other => panic!("{other:?}"),
+        };
+        let (image, device) = one(resolve(d.path(), None, &["x.img", "/dev/sdb"]).unwrap());
+        assert_eq!(
+            (image.to_str(), device.to_str()),
+            (Some("x.img"), Some("/dev/sdb"))
+        );
+        let (image, _) = one(resolve(d.path(), Some("rpi1"), &["/dev/sdb"]).unwrap());
+        assert_eq!(image, d.path().join("rpi1.img"));
+        // One pair is the --node form.
+        let (image, _) = one(resolve(d.path(), None, &["rpi1=/dev/sdb"]).unwrap());
+        assert_eq!(image, d.path().join("rpi1.img"));
+        // A file name with '=' is written ./a=b: not a node.
+        let (image, _) = one(resolve(d.path(), None, &["./a=b", "c"]).unwrap());
+        assert_eq!(image.to_str(), Some("./a=b"));
+    }
+
+    #[test]
+    fn mismatches_duplicates_and_missing_images_are_refused() {
+        let d = out_with(&["rpi1", "rpi2"]);
+        let err = |node, paths: &[&str]| resolve(d.path(), node, paths).unwrap_err().to_string();
+        assert!(err(Some("rpi1..rpi2"), &["/a"]).contains("names 2 node(s) but 1 target(s)"));
+        assert!(err(None, &["rpi1=/a", "rpi1=/b"]).contains("rpi1 is given more than once"));
+        assert!(err(None, &["rpi1=/a", "rpi9=/b"]).contains("no image for node rpi9"));
+        assert!(err(Some("rpi1"), &["/a", "/b"]).contains("give only the DEVICE"));
+        assert!(err(None, &["/a", "/b", "/c"]).contains("NODE=DEVICE pairs"));
+        let paths = [PathBuf::from("/a"), PathBuf::from("/b")];
+        let with_bmap = Spec {
+            paths: &paths,
+            node: Some("rpi1,rpi2"),
+            out: d.path(),
+            bmap: Some(Path::new("x.bmap")),
+            no_bmap: false,
+        };
+        assert!(with_bmap
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("--bmap"));
+    }
+}
