@@ -358,5 +358,10 @@ fn one_confirmation_in_a_terminal_lists_every_target() {
             "{node} listed: {screen}"
         );
         assert!(same_bytes(&image(&out, node), f), "{node}");
+        // Each target has its own progress line, which ends saying how it went.
+        assert!(
+            screen.contains(&format!("{node} verified ")),
+            "{node}: {screen}"
+        );
     }
 }

@@ -46,7 +46,7 @@ impl PassBar {
         };
         line.reset();
         line.set_length(total);
-        line.set_message(format!("{} {what}", line.prefix()));
+        line.set_message(format!("{} {what:9}", line.prefix()));
         PassBar::Line(line.clone())
     }
 

@@ -147,10 +147,10 @@ fn listed(c: &Checked) -> Listed<'_> {
 fn job(args: &FlashArgs, c: &Checked, seams: &Seams, board: Option<&MultiProgress>) -> FlashJob {
     let is_file = c.info.is_none();
     let line = board.map(|b| {
-        let bar = b.add(clem_image::progress::bytes_bar(Some(c.size), "queued"));
+        let bar = clem_image::progress::bytes_bar(Some(c.size), "queued");
         bar.set_prefix(c.pair.node.to_string());
         bar.set_message(format!("{} queued", c.pair.node));
-        bar
+        b.add(bar)
     });
     FlashJob {
         image: c.pair.image.clone(),
@@ -173,10 +173,15 @@ fn end_line(job: &FlashJob, outcome: &Outcome) {
     let Some(line) = &job.line else {
         return;
     };
-    let node = line.prefix();
+    // Padded as the passes' words are, so the bars stay in one column.
+    let word = match outcome {
+        Ok(r) if r.verified => "verified",
+        Ok(_) => "written",
+        Err(_) => "FAILED",
+    };
+    let msg = format!("{} {word:9}", line.prefix());
     match outcome {
-        Ok(r) if r.verified => line.finish_with_message(format!("{node} verified")),
-        Ok(_) => line.finish_with_message(format!("{node} written")),
-        Err(_) => line.abandon_with_message(format!("{node} FAILED")),
+        Ok(_) => line.finish_with_message(msg),
+        Err(_) => line.abandon_with_message(msg),
     }
 }
