@@ -143,6 +143,36 @@ fn one_failing_target_stops_no_other_and_the_run_says_so() {
     );
 }
 
+#[test]
+fn ctrl_c_stops_every_target_and_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    let out = build_output(t.path());
+    let targets: Vec<PathBuf> = (1..=4).map(|i| t.path().join(format!("card{i}"))).collect();
+    let mut args = vec!["flash", "--out", s(&out), "--node", "rpi1..rpi4"];
+    args.extend(targets.iter().map(|p| s(p)));
+    // Held to 1 MB/s, each target takes seconds: time to interrupt them all part way.
+    let child = Command::new(BIN)
+        .args(&args)
+        .env("CLEM_IMAGE_TEST_THROTTLE_BPS", "1000000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !targets.iter().all(|p| p.exists()) {
+        assert!(start.elapsed().as_secs() < 20, "writing never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert_eq!(stdout.matches("is incomplete").count(), 4, "{stdout}");
+    assert!(stdout.contains("0 of 4 targets written"), "{stdout}");
+}
+
 /// A loop device over a file, detached on drop.
 struct Loop(PathBuf);
 

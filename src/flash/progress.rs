@@ -73,3 +73,36 @@ fn progress_bar(show: bool, total: u64, what: &'static str) -> ProgressBar {
     }
     crate::progress::bytes_bar(Some(total), what)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_line_is_reused_by_both_passes_and_outlives_them() {
+        let line = ProgressBar::hidden();
+        line.set_prefix("rpi1");
+        let job = FlashJob {
+            image: "i".into(),
+            bmap: None,
+            target: "t".into(),
+            target_is_file: true,
+            create_mode: None,
+            image_size: None,
+            verify: true,
+            progress: true,
+            line: Some(line.clone()),
+            corrupt_after_write: None,
+            throttle: None,
+        };
+        let bar = PassBar::new(&job, 100, "writing");
+        bar.inc(100);
+        bar.done();
+        assert!(!line.is_finished(), "the caller ends the line");
+        let bar = PassBar::new(&job, 50, "verifying");
+        assert_eq!((line.position(), line.length()), (0, Some(50)));
+        assert_eq!(line.message(), "rpi1 verifying");
+        drop(bar);
+        assert_eq!(PassBar::new(&job, 1, "writing").message(), "rpi1 writing  ");
+    }
+}
