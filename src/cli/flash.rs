@@ -114,10 +114,11 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
     let seams = Seams::from_env()?;
     match spec.resolve()? {
         Request::One {
+            node,
             image,
             device,
             bmap,
-        } => run_one(args, image, device, bmap, &seams),
+        } => run_one(args, node.as_deref(), image, device, bmap, &seams),
         Request::Many(pairs) => multi::run(args, pairs, &seams),
     }
 }
@@ -125,12 +126,13 @@ pub fn run(args: &FlashArgs) -> anyhow::Result<i32> {
 /// The one-target form, as it always was.
 fn run_one(
     args: &FlashArgs,
+    node: Option<&str>,
     image: PathBuf,
     device: PathBuf,
     bmap_path: Option<PathBuf>,
     seams: &Seams,
 ) -> anyhow::Result<i32> {
-    let facts = report::image_facts(&image, args.node.as_deref(), &mut |n| eprintln!("{n}"));
+    let facts = report::image_facts(&image, node, &mut |n| eprintln!("{n}"));
     // Before anything is asked or written: a test image must not be mistaken for a real one.
     if let Some(w) = report::sample_warning(&facts, &image) {
         eprintln!("{w}");

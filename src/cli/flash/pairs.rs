@@ -23,6 +23,8 @@ pub struct Pair {
 pub enum Request {
     /// One target: the form `flash` always had, with its output.
     One {
+        /// The node named (`--node NODE` or one `NODE=DEVICE`), if any.
+        node: Option<String>,
         image: PathBuf,
         device: PathBuf,
         bmap: Option<PathBuf>,
@@ -61,6 +63,7 @@ impl Spec<'_> {
             (None, paths) => match paths.iter().map(|p| as_pair(p)).collect::<Option<_>>() {
                 Some(pairs) => self.pairs(pairs),
                 None if paths.len() == 2 => Ok(Request::One {
+                    node: None,
                     image: paths[0].clone(),
                     device: paths[1].clone(),
                     bmap: self.bmap.map(Path::to_owned),
@@ -76,6 +79,7 @@ impl Spec<'_> {
     fn one_node(&self, node: &str, device: &Path) -> anyhow::Result<Request> {
         let (image, bmap) = self.node_image(node)?;
         Ok(Request::One {
+            node: Some(node.to_owned()),
             image,
             device: device.to_owned(),
             bmap,
@@ -211,7 +215,15 @@ mod tests {
     fn the_one_target_forms_stay_what_they_were() {
         let d = out_with(&["rpi1"]);
         let one = |r: Request| match r {
-            Request::One { image, device, .. } => (image, device),
+            Request::One {
+                image,
+                device,
+                node,
+                ..
+            } => {
+                assert_eq!(node.is_some(), image.starts_with(d.path()));
+                (image, device)
+            }
             other => panic!("{other:?}"),
         };
         let (image, device) = one(resolve(d.path(), None, &["x.img", "/dev/sdb"]).unwrap());
