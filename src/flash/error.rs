@@ -58,6 +58,8 @@ pub enum FlashError {
     },
     #[error("interrupted: {path} is incomplete and will not boot; flash it again")]
     Interrupted { path: PathBuf },
+    #[error("{path}: the worker writing it stopped unexpectedly; the target is incomplete")]
+    Worker { path: PathBuf },
     #[error("interrupted while verifying: {path} was written completely but not verified")]
     VerifyInterrupted { path: PathBuf },
 }

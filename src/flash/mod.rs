@@ -6,15 +6,18 @@
 //! compares), so decompression and hashing run on different cores. Each range's SHA-256 is
 //! taken while writing; verification re-reads the card past the page cache and compares range
 //! by range, then narrows a mismatch to its first byte by re-reading image and card.
+//! [`flash_many`] runs several such jobs at once, one worker per target.
 
 mod alignbuf;
 mod error;
 mod input;
+mod many;
 mod pipeline;
 mod plan;
 mod progress;
 mod size;
 mod target;
+mod throttle;
 mod verify;
 mod write;
 
@@ -22,10 +25,13 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use indicatif::ProgressBar;
+
 use crate::bmap::Bmap;
 
 pub use alignbuf::AlignedBuf;
 pub use error::FlashError;
+pub use many::{flash_many, Outcome};
 pub use size::image_size;
 
 /// Transfer size: large enough for full-speed sequential I/O, small enough for three of them
@@ -33,6 +39,10 @@ pub use size::image_size;
 pub const CHUNK: usize = 4 << 20;
 /// Hidden test seam: flip the byte at this offset of the target between write and verify.
 pub const ENV_CORRUPT_AFTER_WRITE: &str = "CLEM_IMAGE_TEST_CORRUPT_AFTER_WRITE";
+/// Hidden test seam, with several targets: only the target at this path is corrupted.
+pub const ENV_CORRUPT_TARGET: &str = "CLEM_IMAGE_TEST_CORRUPT_TARGET";
+/// Hidden bench seam: hold each target's writes to this many bytes per second.
+pub const ENV_THROTTLE: &str = "CLEM_IMAGE_TEST_THROTTLE_BPS";
 
 /// What to flash where.
 #[derive(Debug)]
@@ -49,8 +59,13 @@ pub struct FlashJob {
     pub image_size: Option<u64>,
     pub verify: bool,
     pub progress: bool,
+    /// This target's line on a board of several (its prefix names the target): both passes
+    /// draw on it and leave it for the caller to end. When set, `progress` is not used.
+    pub line: Option<ProgressBar>,
     /// Test seam, see [`ENV_CORRUPT_AFTER_WRITE`].
     pub corrupt_after_write: Option<u64>,
+    /// Bench seam, see [`ENV_THROTTLE`].
+    pub throttle: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use super::alignbuf::AlignedBuf;
 use super::input::Input;
 use super::pipeline::pipeline;
 use super::plan::{Chunk, Span};
-use super::progress::{progress_bar, Ticker};
+use super::progress::{PassBar, Ticker};
 use super::target::Target;
 use super::{FlashError, FlashJob, CHUNK};
 
@@ -31,7 +31,7 @@ impl Pass<'_> {
         let (job, spans) = (self.job, self.spans);
         let t1 = Instant::now();
         let total: u64 = spans.iter().map(|s| s.end - s.start).sum();
-        let bar = progress_bar(job.progress, total, "verifying");
+        let bar = PassBar::new(job, total, "verifying");
         let mut reader = Target::open_read(&job.target)?;
         let mut ticker = Ticker::new(&bar);
         let mut hasher: Option<Hasher> = None;
@@ -65,7 +65,7 @@ impl Pass<'_> {
         if checked.is_ok() {
             bar.force_draw();
         }
-        bar.finish_and_clear();
+        bar.done();
         match (checked, bad_span) {
             (Ok(()), _) => Ok(t1.elapsed()),
             (

@@ -9,8 +9,9 @@ use crate::bmap::{ChecksumType, Hasher};
 use super::input::Input;
 use super::pipeline::pipeline;
 use super::plan::{Chunk, Span};
-use super::progress::{progress_bar, Ticker};
+use super::progress::{PassBar, Ticker};
 use super::target::{create_with_mode, Target};
+use super::throttle::Throttle;
 use super::{FlashError, FlashJob};
 
 /// What the write pass leaves for the report and for verification.
@@ -33,11 +34,12 @@ pub(super) fn write(
     let mut target = open_target(job, size)?;
     let t0 = Instant::now();
     let total: u64 = spans.iter().map(|s| s.end - s.start).sum();
-    let bar = progress_bar(job.progress, total, "writing");
+    let bar = PassBar::new(job, total, "writing");
     let mut input = Input::open(&job.image)?;
     let mut hashes: Vec<Option<String>> = vec![None; spans.len()];
     let mut hasher: Option<Hasher> = None;
     let mut ticker = Ticker::new(&bar);
+    let mut throttle = job.throttle.map(Throttle::new);
     pipeline(
         chunks,
         cancel,
@@ -52,6 +54,9 @@ pub(super) fn write(
                 hashes[c.span] = Some(sum);
             }
             target.write_at(buf, c.off)?;
+            if let Some(t) = &mut throttle {
+                t.wrote(buf.len() as u64);
+            }
             ticker.add(buf.len() as u64);
             Ok(())
         },
@@ -66,7 +71,7 @@ pub(super) fn write(
         target.set_len(size)?;
     }
     target.sync()?;
-    bar.finish_and_clear();
+    bar.done();
     Ok(Written {
         hashes,
         direct_io: target.mostly_direct,
