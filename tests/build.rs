@@ -5,6 +5,14 @@ mod common;
 use common::*;
 use std::path::Path;
 
+/// The unpacked input image, its table and partitions, and the keys given to the build.
+struct Input {
+    raw: std::path::PathBuf,
+    table: serde_json::Value,
+    parts: Vec<Part>,
+    keys: [String; 2],
+}
+
 fn build_and_check(sample: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
@@ -37,63 +45,17 @@ fn build_and_check(sample: &str) {
 
     let raw = tmp.path().join("input.img");
     unxz(&input, &raw);
-    let in_table = sfdisk_json(&raw);
-    let in_parts = sfdisk_parts(&raw);
-    let keys = [
-        std::fs::read_to_string(&pub1).unwrap(),
-        std::fs::read_to_string(&pub2).unwrap(),
-    ];
-
+    let given = Input {
+        table: sfdisk_json(&raw),
+        parts: sfdisk_parts(&raw),
+        raw,
+        keys: [
+            std::fs::read_to_string(&pub1).unwrap(),
+            std::fs::read_to_string(&pub2).unwrap(),
+        ],
+    };
     for n in 1..=4 {
-        let node = format!("rpi{n}");
-        let img = out.join(format!("{node}.img"));
-        assert!(img.exists(), "{} missing", img.display());
-        // sha256sum itself checks our .sha256 file.
-        let (ok, text) = tool(
-            "sh",
-            &[
-                "-c",
-                &format!("cd {} && sha256sum -c {node}.img.sha256", out.display()),
-            ],
-        );
-        assert!(ok, "sha256sum -c: {text}");
-
-        assert_eq!(
-            sfdisk_json(&img),
-            in_table,
-            "{node}: partition table changed"
-        );
-        let parts = sfdisk_parts(&img);
-
-        // Snappy keeps per-node state on `writable` (p4): system-boot and the A/B system
-        // partitions must come out byte-identical, and every partition must fsck clean.
-        let p1 = tmp.path().join(format!("{node}-p1"));
-        extract(&img, &parts[0], &p1);
-        let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
-        assert!(ok, "{node}: fsck.vfat -n: {text}");
-        std::fs::remove_file(&p1).unwrap();
-        for i in 0..3 {
-            assert_eq!(
-                sha256_range(&img, &parts[i]),
-                sha256_range(&raw, &in_parts[i]),
-                "{node}: partition {} is not byte-identical to the input's",
-                i + 1
-            );
-        }
-        for (i, part) in parts.iter().enumerate().skip(1) {
-            let px = tmp.path().join(format!("{node}-p{}", i + 1));
-            extract(&img, part, &px);
-            let (ok, text) = tool("e2fsck", &["-fn", px.to_str().unwrap()]);
-            assert!(ok, "{node} p{}: e2fsck -fn: {text}", i + 1);
-            if i == 3 {
-                check_writable(&px, &node, &keys);
-            }
-            std::fs::remove_file(&px).unwrap();
-        }
-
-        // Our own verify agrees.
-        let o = clem(&["verify", img.to_str().unwrap()], &home);
-        assert!(o.status.success(), "verify {node}: {}", stderr(&o));
+        check_snappy_node(tmp.path(), &home, &out, &format!("rpi{n}"), &given);
     }
 
     // Different nodes got different seeds; the outputs are sparse.
@@ -102,6 +64,59 @@ fn build_and_check(sample: &str) {
         sha256_file(&out.join("rpi2.img"))
     );
     assert_sparse(&out.join("rpi1.img"));
+}
+
+/// One built Snappy node: its `.sha256` (checked by sha256sum), the partition table as the
+/// input's, the partitions fsck-clean and byte-identical but `writable`, and our verify.
+fn check_snappy_node(dir: &Path, home: &Path, out: &Path, node: &str, input: &Input) {
+    let img = out.join(format!("{node}.img"));
+    assert!(img.exists(), "{} missing", img.display());
+    // sha256sum itself checks our .sha256 file.
+    let (ok, text) = tool(
+        "sh",
+        &[
+            "-c",
+            &format!("cd {} && sha256sum -c {node}.img.sha256", out.display()),
+        ],
+    );
+    assert!(ok, "sha256sum -c: {text}");
+
+    assert_eq!(
+        sfdisk_json(&img),
+        input.table,
+        "{node}: partition table changed"
+    );
+    let parts = sfdisk_parts(&img);
+
+    // Snappy keeps per-node state on `writable` (p4): system-boot and the A/B system
+    // partitions must come out byte-identical, and every partition must fsck clean.
+    let p1 = dir.join(format!("{node}-p1"));
+    extract(&img, &parts[0], &p1);
+    let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
+    assert!(ok, "{node}: fsck.vfat -n: {text}");
+    std::fs::remove_file(&p1).unwrap();
+    for (i, part) in parts[..3].iter().enumerate() {
+        assert_eq!(
+            sha256_range(&img, part),
+            sha256_range(&input.raw, &input.parts[i]),
+            "{node}: partition {} is not byte-identical to the input's",
+            i + 1
+        );
+    }
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        let px = dir.join(format!("{node}-p{}", i + 1));
+        extract(&img, part, &px);
+        let (ok, text) = tool("e2fsck", &["-fn", px.to_str().unwrap()]);
+        assert!(ok, "{node} p{}: e2fsck -fn: {text}", i + 1);
+        if i == 3 {
+            check_writable(&px, node, &input.keys);
+        }
+        std::fs::remove_file(&px).unwrap();
+    }
+
+    // Our own verify agrees.
+    let o = clem(&["verify", img.to_str().unwrap()], home);
+    assert!(o.status.success(), "verify {node}: {}", stderr(&o));
 }
 
 /// What debugfs (not our reader) finds on a node's `writable` partition.
@@ -286,60 +301,66 @@ fn builds_raspios_nodes() {
         let img = out.join(format!("{node}.img"));
         assert_eq!(sfdisk_json(&img), sfdisk_json(&raw));
         let parts = sfdisk_parts(&img);
-
-        // bootfs: fsck clean; mtype shows this node's seed.
-        let p1 = tmp.path().join("p1");
-        extract(&img, &parts[0], &p1);
-        let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
-        assert!(ok, "{node}: fsck.vfat -n: {text}");
-        let at = format!("{}@@{}", img.display(), parts[0].start);
-        let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
-        assert!(ok, "{user_data}");
-        assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
-        assert!(
-            user_data.contains(&format!("hostname: \"{node}\"")),
-            "{user_data}"
-        );
-        assert!(user_data.contains(key.trim()), "{user_data}");
-        // Trixie has no default user: the login user is named in user-data.
-        assert!(user_data.contains("user:\n  name: \"pi\"\n"), "{user_data}");
-        let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
-        assert!(
-            ok && meta.contains(&format!("instance-id: \"clem-{node}-")),
-            "{meta}"
-        );
-
-        // rootfs: e2fsck clean (metadata_csum), node files in place.
-        let p2 = tmp.path().join("p2");
-        extract(&img, &parts[1], &p2);
-        let (ok, text) = tool("e2fsck", &["-fn", p2.to_str().unwrap()]);
-        assert!(ok, "{node}: e2fsck -fn: {text}");
-        assert_eq!(debugfs(&p2, "cat /etc/hostname"), format!("{node}\n"));
-        let hosts = debugfs(&p2, "cat /etc/hosts");
-        assert!(hosts.contains(&format!("127.0.1.1\t{node}")), "{hosts}");
-        assert!(!hosts.contains("raspberrypi"), "{hosts}");
-        let wants = debugfs(&p2, "ls /etc/systemd/system/multi-user.target.wants");
-        assert!(wants.contains("clem-firstboot.service"), "{wants}");
-        assert!(
-            wants.contains("docker.service"),
-            "existing units lost: {wants}"
-        );
-        for (path, mode) in [
-            ("/etc/clem-image", 0o700),
-            ("/etc/clem-image/node.env", 0o600),
-            ("/etc/clem-image/tls/server-key.pem", 0o600),
-            ("/usr/local/lib/clem-image/firstboot", 0o755),
-        ] {
-            let st = debugfs_stat(&p2, path).unwrap_or_else(|| panic!("{node}: {path} missing"));
-            assert_eq!((st.0 & 0o7777, st.1, st.2), (mode, 0, 0), "{node}: {path}");
-        }
-        // The machine id stays as shipped: it must not be baked into per-node images.
-        assert_eq!(debugfs(&p2, "cat /etc/machine-id"), {
-            let rp2 = tmp.path().join("rp2");
-            extract(&raw, &sfdisk_parts(&raw)[1], &rp2);
-            debugfs(&rp2, "cat /etc/machine-id")
-        });
+        check_raspios_bootfs(tmp.path(), &img, &parts[0], node, &key);
+        check_raspios_rootfs(tmp.path(), &img, &parts[1], &raw, node);
     }
+}
+
+/// bootfs: fsck clean; mtype shows this node's seed.
+fn check_raspios_bootfs(dir: &Path, img: &Path, part: &Part, node: &str, key: &str) {
+    let p1 = dir.join("p1");
+    extract(img, part, &p1);
+    let (ok, text) = tool("fsck.vfat", &["-n", p1.to_str().unwrap()]);
+    assert!(ok, "{node}: fsck.vfat -n: {text}");
+    let at = format!("{}@@{}", img.display(), part.start);
+    let (ok, user_data) = tool("mtype", &["-i", &at, "::/user-data"]);
+    assert!(ok, "{user_data}");
+    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+    assert!(
+        user_data.contains(&format!("hostname: \"{node}\"")),
+        "{user_data}"
+    );
+    assert!(user_data.contains(key.trim()), "{user_data}");
+    // Trixie has no default user: the login user is named in user-data.
+    assert!(user_data.contains("user:\n  name: \"pi\"\n"), "{user_data}");
+    let (ok, meta) = tool("mtype", &["-i", &at, "::/meta-data"]);
+    assert!(
+        ok && meta.contains(&format!("instance-id: \"clem-{node}-")),
+        "{meta}"
+    );
+}
+
+/// rootfs: e2fsck clean (metadata_csum), node files in place, the machine id as shipped.
+fn check_raspios_rootfs(dir: &Path, img: &Path, part: &Part, raw: &Path, node: &str) {
+    let p2 = dir.join("p2");
+    extract(img, part, &p2);
+    let (ok, text) = tool("e2fsck", &["-fn", p2.to_str().unwrap()]);
+    assert!(ok, "{node}: e2fsck -fn: {text}");
+    assert_eq!(debugfs(&p2, "cat /etc/hostname"), format!("{node}\n"));
+    let hosts = debugfs(&p2, "cat /etc/hosts");
+    assert!(hosts.contains(&format!("127.0.1.1\t{node}")), "{hosts}");
+    assert!(!hosts.contains("raspberrypi"), "{hosts}");
+    let wants = debugfs(&p2, "ls /etc/systemd/system/multi-user.target.wants");
+    assert!(wants.contains("clem-firstboot.service"), "{wants}");
+    assert!(
+        wants.contains("docker.service"),
+        "existing units lost: {wants}"
+    );
+    for (path, mode) in [
+        ("/etc/clem-image", 0o700),
+        ("/etc/clem-image/node.env", 0o600),
+        ("/etc/clem-image/tls/server-key.pem", 0o600),
+        ("/usr/local/lib/clem-image/firstboot", 0o755),
+    ] {
+        let st = debugfs_stat(&p2, path).unwrap_or_else(|| panic!("{node}: {path} missing"));
+        assert_eq!((st.0 & 0o7777, st.1, st.2), (mode, 0, 0), "{node}: {path}");
+    }
+    // The machine id stays as shipped: it must not be baked into per-node images.
+    assert_eq!(debugfs(&p2, "cat /etc/machine-id"), {
+        let rp2 = dir.join("rp2");
+        extract(raw, &sfdisk_parts(raw)[1], &rp2);
+        debugfs(&rp2, "cat /etc/machine-id")
+    });
 }
 
 /// Each node's block map is derived from the base's (digests of untouched chunks reused):
@@ -376,6 +397,15 @@ fn block_maps_are_right_for_every_node_and_verify_checks_them() {
         !out.join("pi1.img.sha256").exists(),
         "a stale .sha256 was left beside a new image"
     );
+    check_summary(&o, &out);
+    for node in ["pi1", "pi2"] {
+        check_block_map(tmp.path(), &out, node);
+    }
+    a_byte_in_a_hole_fails_verify(tmp.path(), &out);
+}
+
+/// `build --json` names each node's image.
+fn check_summary(o: &std::process::Output, out: &Path) {
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let images: Vec<&str> = summary["nodes"]
         .as_array()
@@ -390,46 +420,52 @@ fn block_maps_are_right_for_every_node_and_verify_checks_them() {
             out.join("pi2.img").to_str().unwrap()
         ]
     );
-    for node in ["pi1", "pi2"] {
-        let img = out.join(format!("{node}.img"));
-        let bmap = out.join(format!("{node}.img.bmap"));
-        let text = std::fs::read_to_string(&bmap).unwrap();
-        assert!(text.matches("<Range").count() > 1, "{text}");
-        if std::process::Command::new("bmaptool")
-            .arg("--version")
-            .output()
-            .is_ok()
-        {
-            let copy = tmp.path().join(format!("{node}.copy"));
-            let (ok, log) = tool(
-                "bmaptool",
-                &[
-                    "copy",
-                    "--bmap",
-                    bmap.to_str().unwrap(),
-                    img.to_str().unwrap(),
-                    copy.to_str().unwrap(),
-                ],
-            );
-            assert!(ok, "bmaptool copy {node}: {log}");
-            assert_eq!(
-                sha256_file(&copy),
-                sha256_file(&img),
-                "{node}: copy differs"
-            );
-        } else {
-            assert!(std::env::var_os("CI").is_none(), "bmaptool missing in CI");
-        }
-        let o = clem(&["verify", img.to_str().unwrap()], tmp.path());
-        assert!(o.status.success(), "{}", stderr(&o));
-        assert!(
-            stdout(&o).contains("match the SHA-256 digests"),
-            "{}",
-            stdout(&o)
+}
+
+/// A node's block map has ranges, bmaptool copies through it to the same bytes, and our
+/// verify checks the image against it.
+fn check_block_map(dir: &Path, out: &Path, node: &str) {
+    let img = out.join(format!("{node}.img"));
+    let bmap = out.join(format!("{node}.img.bmap"));
+    let text = std::fs::read_to_string(&bmap).unwrap();
+    assert!(text.matches("<Range").count() > 1, "{text}");
+    if std::process::Command::new("bmaptool")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let copy = dir.join(format!("{node}.copy"));
+        let (ok, log) = tool(
+            "bmaptool",
+            &[
+                "copy",
+                "--bmap",
+                bmap.to_str().unwrap(),
+                img.to_str().unwrap(),
+                copy.to_str().unwrap(),
+            ],
         );
+        assert!(ok, "bmaptool copy {node}: {log}");
+        assert_eq!(
+            sha256_file(&copy),
+            sha256_file(&img),
+            "{node}: copy differs"
+        );
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "bmaptool missing in CI");
     }
-    // A byte written where the map says "hole": a flash through the map would lose it, so
-    // verify fails and says where.
+    let o = clem(&["verify", img.to_str().unwrap()], dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("match the SHA-256 digests"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A byte written where the map says "hole": a flash through the map would lose it, so
+/// verify fails and says where.
+fn a_byte_in_a_hole_fails_verify(dir: &Path, out: &Path) {
     let img = out.join("pi2.img");
     let map = clem_image::bmap::Bmap::load(&out.join("pi2.img.bmap")).unwrap();
     let gap = map
@@ -444,7 +480,7 @@ fn block_maps_are_right_for_every_node_and_verify_checks_them() {
         let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
         f.write_all_at(&[0x55], gap + 100).unwrap();
     }
-    let o = clem(&["verify", img.to_str().unwrap()], tmp.path());
+    let o = clem(&["verify", img.to_str().unwrap()], dir);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains(&format!(

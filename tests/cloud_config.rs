@@ -174,88 +174,107 @@ fn extra_cloud_config_is_merged_under_the_tools_keys_and_passes_cloud_inits_sche
     }
 
     for node in ["rpi1", "rpi2"] {
-        let img = tmp.path().join("out").join(format!("{node}.img"));
-        let boot = tmp.path().join(format!("{node}-boot.vfat"));
-        extract(&img, &sfdisk_parts(&img)[0], &boot);
-        let (ok, text) = tool("fsck.vfat", &["-n", boot.to_str().unwrap()]);
-        assert!(ok, "fsck.vfat: {text}");
-
-        let user_data = fat_file(&img, "user-data");
-        assert!(
-            user_data.starts_with("Content-Type: multipart/mixed"),
-            "{user_data}"
-        );
-        if have_cloud_init_python() {
-            let (v, payloads) = cloud_init_merge(&user_data);
-            // The user's files reach the node byte for byte, each as a part of its own.
-            assert_eq!(payloads[1], CLUSTER_EXTRA, "{payloads:?}");
-            assert_eq!(payloads.len(), if node == "rpi1" { 3 } else { 2 });
-            assert_eq!(v["hostname"], node, "{v:#}");
-            assert_eq!(v["packages"], json!(["htop"]));
-            // clem-image's own command first, then the user's.
-            assert_eq!(
-                v["runcmd"],
-                json!([
-                    ["systemctl", "start", "--no-block", "clem-firstboot.service"],
-                    ["sh", "-c", "echo ran > /var/tmp/clem-extra-ran"]
-                ])
-            );
-            // The tool's pi is cloud-init's default user (`user:`), whose settings come
-            // before any `users` entry of the same name; the user's list stays as given.
-            assert_eq!(v["user"]["name"], "pi", "{v:#}");
-            assert_eq!(v["user"]["shell"], "/bin/bash", "the tool's pi wins");
-            let users: Vec<&str> = v["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["name"].as_str().unwrap())
-                .collect();
-            assert_eq!(users, ["pi", "ops"], "{v:#}");
-            let paths: Vec<&str> = v["write_files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["path"].as_str().unwrap())
-                .collect();
-            let want: &[&str] = if node == "rpi1" {
-                &["/etc/clem-extra.txt", "/etc/node-only"]
-            } else {
-                &["/etc/clem-extra.txt"]
-            };
-            assert_eq!(paths, want);
-            assert_eq!(v["write_files"][0]["content"], "hello from the cluster\n");
-            assert_eq!(v["write_files"][0]["permissions"], "0644");
-            // The key the tool's seed always carries stays.
-            assert!(v["ssh_authorized_keys"][0]
-                .as_str()
-                .unwrap()
-                .starts_with("ssh-ed25519 "));
-        }
-        if have("cloud-init", &["--version"]) && have_cloud_init_python() {
-            // The merged document, as cloud-init will hold it, passes its schema.
-            let (v, _) = cloud_init_merge(&user_data);
-            let ud = tmp.path().join(format!("{node}-merged.yaml"));
-            std::fs::write(
-                &ud,
-                format!("#cloud-config\n{}", serde_json::to_string(&v).unwrap()),
-            )
-            .unwrap();
-            let (ok, text) = tool(
-                "cloud-init",
-                &["schema", "--config-file", ud.to_str().unwrap()],
-            );
-            assert!(ok && text.contains("Valid"), "cloud-init schema: {text}");
-        }
+        check_seed(tmp.path(), node);
     }
+    check_explain(tmp.path());
+}
 
-    // explain reads the merged seed like any other.
+/// Node `node`'s built seed: its FAT passes fsck.vfat, its user-data is multipart, and,
+/// where cloud-init is installed, cloud-init's reading of it and its schema agree.
+fn check_seed(dir: &Path, node: &str) {
+    let img = dir.join("out").join(format!("{node}.img"));
+    let boot = dir.join(format!("{node}-boot.vfat"));
+    extract(&img, &sfdisk_parts(&img)[0], &boot);
+    let (ok, text) = tool("fsck.vfat", &["-n", boot.to_str().unwrap()]);
+    assert!(ok, "fsck.vfat: {text}");
+
+    let user_data = fat_file(&img, "user-data");
+    assert!(
+        user_data.starts_with("Content-Type: multipart/mixed"),
+        "{user_data}"
+    );
+    if have_cloud_init_python() {
+        check_cloud_inits_reading(node, &user_data);
+    }
+    if have("cloud-init", &["--version"]) && have_cloud_init_python() {
+        check_cloud_inits_schema(dir, node, &user_data);
+    }
+}
+
+/// What cloud-init's mergers make of the seed: the user's files as parts of their own,
+/// clem-image's keys winning, lists joined in order.
+fn check_cloud_inits_reading(node: &str, user_data: &str) {
+    let (v, payloads) = cloud_init_merge(user_data);
+    // The user's files reach the node byte for byte, each as a part of its own.
+    assert_eq!(payloads[1], CLUSTER_EXTRA, "{payloads:?}");
+    assert_eq!(payloads.len(), if node == "rpi1" { 3 } else { 2 });
+    assert_eq!(v["hostname"], node, "{v:#}");
+    assert_eq!(v["packages"], json!(["htop"]));
+    // clem-image's own command first, then the user's.
+    assert_eq!(
+        v["runcmd"],
+        json!([
+            ["systemctl", "start", "--no-block", "clem-firstboot.service"],
+            ["sh", "-c", "echo ran > /var/tmp/clem-extra-ran"]
+        ])
+    );
+    // The tool's pi is cloud-init's default user (`user:`), whose settings come
+    // before any `users` entry of the same name; the user's list stays as given.
+    assert_eq!(v["user"]["name"], "pi", "{v:#}");
+    assert_eq!(v["user"]["shell"], "/bin/bash", "the tool's pi wins");
+    let users: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["pi", "ops"], "{v:#}");
+    let paths: Vec<&str> = v["write_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let want: &[&str] = if node == "rpi1" {
+        &["/etc/clem-extra.txt", "/etc/node-only"]
+    } else {
+        &["/etc/clem-extra.txt"]
+    };
+    assert_eq!(paths, want);
+    assert_eq!(v["write_files"][0]["content"], "hello from the cluster\n");
+    assert_eq!(v["write_files"][0]["permissions"], "0644");
+    // The key the tool's seed always carries stays.
+    assert!(v["ssh_authorized_keys"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-ed25519 "));
+}
+
+/// The merged document, as cloud-init will hold it, passes its schema.
+fn check_cloud_inits_schema(dir: &Path, node: &str, user_data: &str) {
+    let (v, _) = cloud_init_merge(user_data);
+    let ud = dir.join(format!("{node}-merged.yaml"));
+    std::fs::write(
+        &ud,
+        format!("#cloud-config\n{}", serde_json::to_string(&v).unwrap()),
+    )
+    .unwrap();
+    let (ok, text) = tool(
+        "cloud-init",
+        &["schema", "--config-file", ud.to_str().unwrap()],
+    );
+    assert!(ok && text.contains("Valid"), "cloud-init schema: {text}");
+}
+
+/// `explain` reads the merged seed like any other, and says what the extra keys will do.
+fn check_explain(dir: &Path) {
     let o = clem(
         &[
             "explain",
-            tmp.path().join("out/rpi1.img").to_str().unwrap(),
+            dir.join("out/rpi1.img").to_str().unwrap(),
             "--json",
         ],
-        tmp.path(),
+        dir,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -336,6 +355,12 @@ fn invalid_extra_cloud_config_is_refused_with_file_line_and_key_path() {
         );
     }
 
+    file_and_inline_text_or_a_missing_file_are_refused();
+}
+
+/// A section with both a file and inline text, and a file that is not there: both
+/// refused, naming the config file's line.
+fn file_and_inline_text_or_a_missing_file_are_refused() {
     // A file and inline text for the same section: which one is meant is not guessed.
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("x.yaml"), "#cloud-config\n").unwrap();

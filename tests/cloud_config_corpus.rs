@@ -20,7 +20,7 @@ mod hostile;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::*;
 use hostile::TIME_LIMIT;
@@ -298,35 +298,67 @@ fn cloud_inits_corpus_gets_cloud_inits_verdicts() {
     let start = Instant::now();
     let jobs = cloudinit::jobs();
     let results = cloudinit::par_map(&files, jobs, |(rel, verdict)| {
-        let path = corpus().join(rel);
-        let file = path.display().to_string();
-        let tmp = tempfile::tempdir().unwrap();
-        let o = cloudinit::build(&image, &path, tmp.path());
-        let mut why = Vec::new();
-        if o.code.is_none() {
-            why.push(format!("killed by a signal after {:?}", o.elapsed));
-        } else if o.elapsed >= TIME_LIMIT {
-            why.push(format!("still running after {TIME_LIMIT:?}"));
-        } else if o.stderr.contains("panicked") {
-            why.push("panicked".into());
-        } else if verdict["verdict"] == "accept" {
-            why = judge_acceptance(verdict, &path, &file, &o, tmp.path());
-        } else {
-            why = judge_refusal(verdict, &file, &o, tmp.path());
-        }
-        let r = if why.is_empty() {
-            Judged::Pass
-        } else {
-            Judged::Fail(format!(
-                "{rel}: {}\n    stderr: {}",
-                why.join("\n    "),
-                cloudinit::tail(&o.stderr, 1500).replace('\n', "\n            ")
-            ))
-        };
-        (r, o.elapsed)
+        judge_file(&image, rel, verdict)
     });
     let elapsed = start.elapsed();
 
+    let n = files.len();
+    let failures: Vec<&String> = results
+        .iter()
+        .filter_map(|(r, _)| match r {
+            Judged::Fail(m) => Some(m),
+            Judged::Pass => None,
+        })
+        .collect();
+    let slowest = results.iter().map(|(_, t)| *t).max().unwrap_or_default();
+    summarise(&files, failures.len(), elapsed, jobs, slowest);
+    print_failures(&failures);
+    assert!(
+        failures.is_empty(),
+        "{} of {n} corpus files did not get cloud-init's verdict",
+        failures.len()
+    );
+}
+
+/// Builds with corpus file `rel` and judges the outcome against cloud-init's `verdict`;
+/// returns the judgement and how long the build took.
+fn judge_file(image: &Path, rel: &str, verdict: &Value) -> (Judged, Duration) {
+    let path = corpus().join(rel);
+    let file = path.display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let o = cloudinit::build(image, &path, tmp.path());
+    let mut why = Vec::new();
+    if o.code.is_none() {
+        why.push(format!("killed by a signal after {:?}", o.elapsed));
+    } else if o.elapsed >= TIME_LIMIT {
+        why.push(format!("still running after {TIME_LIMIT:?}"));
+    } else if o.stderr.contains("panicked") {
+        why.push("panicked".into());
+    } else if verdict["verdict"] == "accept" {
+        why = judge_acceptance(verdict, &path, &file, &o, tmp.path());
+    } else {
+        why = judge_refusal(verdict, &file, &o, tmp.path());
+    }
+    let r = if why.is_empty() {
+        Judged::Pass
+    } else {
+        Judged::Fail(format!(
+            "{rel}: {}\n    stderr: {}",
+            why.join("\n    "),
+            cloudinit::tail(&o.stderr, 1500).replace('\n', "\n            ")
+        ))
+    };
+    (r, o.elapsed)
+}
+
+/// One line of counts and times, then the deviations (refused by design).
+fn summarise(
+    files: &[(String, Value)],
+    failed: usize,
+    elapsed: Duration,
+    jobs: usize,
+    slowest: Duration,
+) {
     let n = files.len();
     let accepted = files
         .iter()
@@ -339,20 +371,12 @@ fn cloud_inits_corpus_gets_cloud_inits_verdicts() {
                 .map(|d| format!("  {f}: {}", d.as_str().unwrap()))
         })
         .collect();
-    let failures: Vec<&String> = results
-        .iter()
-        .filter_map(|(r, _)| match r {
-            Judged::Fail(m) => Some(m),
-            Judged::Pass => None,
-        })
-        .collect();
-    let slowest = results.iter().map(|(_, t)| *t).max().unwrap_or_default();
     eprintln!(
         "cloud-init corpus: {n} files, {accepted} accepted, {} refused ({} deviations), \
          {} failed; {:.1?} on {jobs} thread(s), slowest build {:.1?}",
         n - accepted,
         deviations.len(),
-        failures.len(),
+        failed,
         elapsed,
         slowest
     );
@@ -360,6 +384,10 @@ fn cloud_inits_corpus_gets_cloud_inits_verdicts() {
         "deviations (cloud-init reads them, clem-image refuses them by design):\n{}",
         deviations.join("\n")
     );
+}
+
+/// The first 40 failures on stderr, and every one to CLEM_PARITY_REPORT=FILE if set.
+fn print_failures(failures: &[&String]) {
     // Every failure in full, for working through them: CLEM_PARITY_REPORT=FILE.
     if let Some(report) = std::env::var_os("CLEM_PARITY_REPORT") {
         let all: Vec<&str> = failures.iter().map(|f| f.as_str()).collect();
@@ -372,9 +400,4 @@ fn cloud_inits_corpus_gets_cloud_inits_verdicts() {
     if failures.len() > 40 {
         eprintln!("... and {} more", failures.len() - 40);
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {n} corpus files did not get cloud-init's verdict",
-        failures.len()
-    );
 }

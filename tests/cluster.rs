@@ -91,83 +91,99 @@ fn build_with_a_config_places_certificates_token_and_settings() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let ca = dir.join("tls/ca.pem");
     for (node, ip) in [("rpi1", "10.0.5.25"), ("rpi2", "10.0.5.26")] {
-        // The node's server certificate: signed by the CA, SANs = host name and address.
         let cert = dir.join(format!("nodes/{node}/cert.pem"));
-        let (ok, text) = openssl(&[
-            "verify",
-            "-purpose",
-            "sslserver",
-            "-CAfile",
-            ca.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ]);
-        assert!(ok, "{text}");
-        let (ok, text) = openssl(&[
-            "x509",
-            "-in",
-            cert.to_str().unwrap(),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ]);
-        assert!(ok, "{text}");
-        assert!(text.contains(&format!("DNS:{node}")), "{text}");
-        assert!(text.contains(&format!("IP Address:{ip}")), "{text}");
-        // Valid long before the build: a Pi without RTC may boot with an old clock.
-        let (_, dates) = openssl(&[
-            "x509",
-            "-in",
-            cert.to_str().unwrap(),
-            "-noout",
-            "-startdate",
-        ]);
-        assert!(dates.contains("2000"), "{dates}");
-
-        let img = out.join(format!("{node}.img"));
-        let parts = sfdisk_parts(&img);
-        let p2 = tmp.path().join(format!("{node}-p2"));
-        extract(&img, &parts[1], &p2);
-        let (ok, text) = tool("e2fsck", &["-fn", p2.to_str().unwrap()]);
-        assert!(ok, "{text}");
-        // The image carries exactly the certificate from the cluster directory.
-        assert_eq!(
-            debugfs(&p2, "cat /etc/clem-image/tls/server-cert.pem"),
-            std::fs::read_to_string(&cert).unwrap()
+        check_server_certificate(&dir.join("tls/ca.pem"), &cert, node, ip);
+        check_node_image(
+            tmp.path(),
+            &out.join(format!("{node}.img")),
+            &cert,
+            node,
+            ip,
         );
-        let env = debugfs(&p2, "cat /etc/clem-image/node.env");
-        // Every variable of the contract, once, in its order.
-        let keys: Vec<&str> = env
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
-            .collect();
-        assert_eq!(keys, NodeEnv::KEYS, "{env}");
-        for line in [
-            format!("NODE_NAME='{node}'"),
-            "DOCKER_MODE='tls'".to_string(),
-            "DOCKER_PORT='2376'".to_string(),
-            format!("NODE_ADDRESS='{ip}'"),
-            "SWARM_MODE='swarm-mode'".to_string(),
-            "SWARM_MANAGER='10.0.5.25:2377'".to_string(),
-        ] {
-            assert!(
-                env.lines().any(|l| l == line),
-                "{line} not in node.env:\n{env}"
-            );
-        }
-        // The token is a secret: root-only on ext4, nowhere on FAT.
-        let tok = debugfs(&p2, "cat /etc/clem-image/swarm-token");
-        assert_eq!(tok.trim(), "SWMTKN-1-0123456789abcdef-fedcba9876543210");
-        let st = debugfs_stat(&p2, "/etc/clem-image/swarm-token").unwrap();
-        assert_eq!((st.0 & 0o777, st.1, st.2), (0o600, 0, 0));
-        let at = format!("{}@@{}", img.display(), parts[0].start);
-        for f in ["user-data", "meta-data"] {
-            let (_, text) = tool("mtype", &["-i", &at, &format!("::/{f}")]);
-            assert!(!text.contains("SWMTKN"), "token leaked to FAT {f}");
-            assert!(!text.contains("PRIVATE KEY"), "key leaked to FAT {f}");
-        }
+    }
+}
+
+/// The node's server certificate: signed by the CA, SANs = host name and address.
+fn check_server_certificate(ca: &Path, cert: &Path, node: &str, ip: &str) {
+    let (ok, text) = openssl(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let (ok, text) = openssl(&[
+        "x509",
+        "-in",
+        cert.to_str().unwrap(),
+        "-noout",
+        "-ext",
+        "subjectAltName",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("DNS:{node}")), "{text}");
+    assert!(text.contains(&format!("IP Address:{ip}")), "{text}");
+    // Valid long before the build: a Pi without RTC may boot with an old clock.
+    let (_, dates) = openssl(&[
+        "x509",
+        "-in",
+        cert.to_str().unwrap(),
+        "-noout",
+        "-startdate",
+    ]);
+    assert!(dates.contains("2000"), "{dates}");
+}
+
+/// The node's image: its root fsck-clean, carrying exactly the cluster directory's
+/// certificate, the node.env contract and the token, which stays off the FAT.
+fn check_node_image(dir: &Path, img: &Path, cert: &Path, node: &str, ip: &str) {
+    let parts = sfdisk_parts(img);
+    let p2 = dir.join(format!("{node}-p2"));
+    extract(img, &parts[1], &p2);
+    let (ok, text) = tool("e2fsck", &["-fn", p2.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    // The image carries exactly the certificate from the cluster directory.
+    assert_eq!(
+        debugfs(&p2, "cat /etc/clem-image/tls/server-cert.pem"),
+        std::fs::read_to_string(cert).unwrap()
+    );
+    check_node_env(&debugfs(&p2, "cat /etc/clem-image/node.env"), node, ip);
+    // The token is a secret: root-only on ext4, nowhere on FAT.
+    let tok = debugfs(&p2, "cat /etc/clem-image/swarm-token");
+    assert_eq!(tok.trim(), "SWMTKN-1-0123456789abcdef-fedcba9876543210");
+    let st = debugfs_stat(&p2, "/etc/clem-image/swarm-token").unwrap();
+    assert_eq!((st.0 & 0o777, st.1, st.2), (0o600, 0, 0));
+    let at = format!("{}@@{}", img.display(), parts[0].start);
+    for f in ["user-data", "meta-data"] {
+        let (_, text) = tool("mtype", &["-i", &at, &format!("::/{f}")]);
+        assert!(!text.contains("SWMTKN"), "token leaked to FAT {f}");
+        assert!(!text.contains("PRIVATE KEY"), "key leaked to FAT {f}");
+    }
+}
+
+/// Every variable of the contract, once, in its order, with this node's values.
+fn check_node_env(env: &str, node: &str, ip: &str) {
+    let keys: Vec<&str> = env
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert_eq!(keys, NodeEnv::KEYS, "{env}");
+    for line in [
+        format!("NODE_NAME='{node}'"),
+        "DOCKER_MODE='tls'".to_string(),
+        "DOCKER_PORT='2376'".to_string(),
+        format!("NODE_ADDRESS='{ip}'"),
+        "SWARM_MODE='swarm-mode'".to_string(),
+        "SWARM_MANAGER='10.0.5.25:2377'".to_string(),
+    ] {
+        assert!(
+            env.lines().any(|l| l == line),
+            "{line} not in node.env:\n{env}"
+        );
     }
 }
 

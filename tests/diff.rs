@@ -40,6 +40,12 @@ fn injected(manifest: &Path) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// The manifests' injected files: (partition, path, sha256).
+type Injected = Vec<(u64, String, String)>;
+
+/// Files as (partition, path).
+type Files = BTreeSet<(u64, String)>;
+
 #[test]
 fn two_nodes_differ_in_exactly_their_per_node_files() {
     let tmp = tempfile::tempdir().unwrap();
@@ -47,15 +53,34 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
     // also carries the swarm watch and its client certificate).
     let out = build(tmp.path(), "rpi1..rpi3");
     let (a, b) = (out.join("rpi2.img"), out.join("rpi3.img"));
-
-    // Expected: every injected file whose content differs between the two manifests (or
-    // that only one node has), with the manifests' digests on each side.
     let (ia, ib) = (
         injected(&out.join("rpi2.manifest.json")),
         injected(&out.join("rpi3.manifest.json")),
     );
+    let expected = expected_differences(&ia, &ib);
+
+    let (code, json, err) = diff(&a, &b, true, tmp.path());
+    assert_eq!(code, Some(1), "{err}");
+    let (listed, secret) = listed_in_json(&json, &ia, &ib);
+    assert_eq!(
+        listed, expected,
+        "diff lists other files than the manifests"
+    );
+
+    // The nodes' TLS keys and node.env (0600 root) are secrets; the rest is public.
+    assert!(
+        secret.iter().any(|(_, p)| p.ends_with("server-key.pem")),
+        "{json}"
+    );
+    assert!(secret.len() < expected.len(), "{json}");
+    check_text_diff(&a, &b, tmp.path(), &expected, &secret);
+}
+
+/// Expected: every injected file whose content differs between the two manifests (or
+/// that only one node has), with the manifests' digests on each side.
+fn expected_differences(ia: &Injected, ib: &Injected) -> Files {
     let mut expected = BTreeSet::new();
-    for (p, path, sha) in ia.iter().chain(&ib) {
+    for (p, path, sha) in ia.iter().chain(ib) {
         let sha_a = ia.iter().find(|x| x.0 == *p && x.1 == *path).map(|x| &x.2);
         let sha_b = ib.iter().find(|x| x.0 == *p && x.1 == *path).map(|x| &x.2);
         if sha_a != sha_b {
@@ -67,10 +92,13 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
         !expected.is_empty(),
         "the nodes' manifests should differ somewhere: {ia:?}"
     );
+    expected
+}
 
-    let (code, json, err) = diff(&a, &b, true, tmp.path());
-    assert_eq!(code, Some(1), "{err}");
-    let v: Value = serde_json::from_str(&json).unwrap();
+/// The files `diff --json` lists (added, removed, changed) and those among them it calls
+/// secrets; each change's digests are the ones the build recorded, no table changed.
+fn listed_in_json(json: &str, ia: &Injected, ib: &Injected) -> (Files, Files) {
+    let v: Value = serde_json::from_str(json).unwrap();
     assert_eq!(v["identical"], false);
     assert_eq!(v["image"], serde_json::json!([]), "{json}");
     let mut listed = BTreeSet::new();
@@ -87,22 +115,7 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
         }
         for c in p["changed"].as_array().unwrap() {
             let path = c["path"].as_str().unwrap().to_string();
-            // The digests diff reports are the ones the build recorded.
-            let sha = c["changes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|ch| ch["field"] == "sha256")
-                .unwrap_or_else(|| panic!("{path}: no sha256 change: {json}"));
-            let rec = |m: &[(u64, String, String)]| {
-                m.iter()
-                    .find(|x| x.0 == n && x.1 == path)
-                    .map(|x| x.2.clone())
-            };
-            if let (Some(sa), Some(sb)) = (rec(&ia), rec(&ib)) {
-                assert_eq!(sha["a"], sa.as_str());
-                assert_eq!(sha["b"], sb.as_str());
-            }
+            check_recorded_digests(c, n, &path, ia, ib, json);
             if c["secret"] == true {
                 assert!(c.get("diff").is_none(), "{path}: a secret's diff: {json}");
                 secret.insert((n, path.clone()));
@@ -110,23 +123,34 @@ fn two_nodes_differ_in_exactly_their_per_node_files() {
             listed.insert((n, path));
         }
     }
-    assert_eq!(
-        listed, expected,
-        "diff lists other files than the manifests"
-    );
+    (listed, secret)
+}
 
-    // The nodes' TLS keys and node.env (0600 root) are secrets; the rest is public.
-    assert!(
-        secret.iter().any(|(_, p)| p.ends_with("server-key.pem")),
-        "{json}"
-    );
-    assert!(secret.len() < expected.len(), "{json}");
+/// The digests diff reports for a changed file are the ones the build recorded.
+fn check_recorded_digests(c: &Value, n: u64, path: &str, ia: &Injected, ib: &Injected, json: &str) {
+    let sha = c["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ch| ch["field"] == "sha256")
+        .unwrap_or_else(|| panic!("{path}: no sha256 change: {json}"));
+    let rec = |m: &[(u64, String, String)]| {
+        m.iter()
+            .find(|x| x.0 == n && x.1 == path)
+            .map(|x| x.2.clone())
+    };
+    if let (Some(sa), Some(sb)) = (rec(ia), rec(ib)) {
+        assert_eq!(sha["a"], sa.as_str());
+        assert_eq!(sha["b"], sb.as_str());
+    }
+}
 
-    // Text: one line per changed file and a unified diff of each public one (they are
-    // small text); a secret says so instead.
-    let (code, text, err) = diff(&a, &b, false, tmp.path());
+/// Text: one line per changed file and a unified diff of each public one (they are
+/// small text); a secret says so instead.
+fn check_text_diff(a: &Path, b: &Path, dir: &Path, expected: &Files, secret: &Files) {
+    let (code, text, err) = diff(a, b, false, dir);
     assert_eq!(code, Some(1), "{err}");
-    for (p, path) in &expected {
+    for (p, path) in expected {
         assert!(
             text.contains(&format!("  ~ {path}: ")),
             "no line for {path}:\n{text}"
@@ -240,6 +264,13 @@ fn damaged_or_missing_images_exit_2_naming_the_file() {
     }
 }
 
+// What ext4_changes_are_listed_with_a_text_diff changes on `writable`.
+const HOST: &str = "/system-data/etc/writable/hostname";
+const PASSWD: &str = "/system-data/var/lib/extrausers/passwd";
+const LINK: &str = "/system-data/apps/docker/current";
+const GONE: &str = "/system-data/etc/writable/timezone";
+const NEW: &str = "/system-data/new.txt";
+
 /// Changes made with debugfs (an independent ext4 writer) on `writable`: a text file
 /// rewritten, mode and owner changed, a symlink retargeted, a file added and one removed.
 #[test]
@@ -251,36 +282,7 @@ fn ext4_changes_are_listed_with_a_text_diff() {
     let p4 = sfdisk_parts(&before)[3].clone();
     let part = dir.join("writable.ext4");
     extract(&before, &p4, &part);
-
-    let host = "/system-data/etc/writable/hostname";
-    let passwd = "/system-data/var/lib/extrausers/passwd";
-    let link = "/system-data/apps/docker/current";
-    let gone = "/system-data/etc/writable/timezone";
-    let new = "/system-data/new.txt";
-    let local_host = dir.join("hostname");
-    std::fs::write(&local_host, "rpi9\n").unwrap();
-    let local_new = dir.join("new.txt");
-    std::fs::write(&local_new, "hello\n").unwrap();
-    let old_host = tool(
-        "debugfs",
-        &["-R", &format!("cat {host}"), part.to_str().unwrap()],
-    )
-    .1;
-    let script = format!(
-        "rm {host}\nwrite {} {host}\nsif {host} mode 0100644\nsif {host} uid 0\nsif {host} gid 0\n\
-         sif {passwd} mode 0100600\nsif {passwd} uid 1000\n\
-         rm {link}\nsymlink {link} 9.9\n\
-         rm {gone}\nwrite {} {new}\n",
-        local_host.display(),
-        local_new.display()
-    );
-    let cmds = dir.join("cmds");
-    std::fs::write(&cmds, script).unwrap();
-    let (ok, log) = tool(
-        "debugfs",
-        &["-w", "-f", cmds.to_str().unwrap(), part.to_str().unwrap()],
-    );
-    assert!(ok, "debugfs: {log}");
+    let old_host = change_with_debugfs(dir, &part);
     let after = dir.join("after.img");
     std::fs::copy(&before, &after).unwrap();
     {
@@ -298,7 +300,42 @@ fn ext4_changes_are_listed_with_a_text_diff() {
     let v: Value = serde_json::from_str(&json).unwrap();
     let parts = v["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), 1, "{json}");
-    let p = &parts[0];
+    check_listed_changes(&parts[0], &json, &old_host);
+}
+
+/// Makes the test's changes in the ext4 file `part` with debugfs; returns the hostname
+/// file's text before.
+fn change_with_debugfs(dir: &Path, part: &Path) -> String {
+    let local_host = dir.join("hostname");
+    std::fs::write(&local_host, "rpi9\n").unwrap();
+    let local_new = dir.join("new.txt");
+    std::fs::write(&local_new, "hello\n").unwrap();
+    let old_host = tool(
+        "debugfs",
+        &["-R", &format!("cat {HOST}"), part.to_str().unwrap()],
+    )
+    .1;
+    let script = format!(
+        "rm {HOST}\nwrite {} {HOST}\nsif {HOST} mode 0100644\nsif {HOST} uid 0\nsif {HOST} gid 0\n\
+         sif {PASSWD} mode 0100600\nsif {PASSWD} uid 1000\n\
+         rm {LINK}\nsymlink {LINK} 9.9\n\
+         rm {GONE}\nwrite {} {NEW}\n",
+        local_host.display(),
+        local_new.display()
+    );
+    let cmds = dir.join("cmds");
+    std::fs::write(&cmds, script).unwrap();
+    let (ok, log) = tool(
+        "debugfs",
+        &["-w", "-f", cmds.to_str().unwrap(), part.to_str().unwrap()],
+    );
+    assert!(ok, "debugfs: {log}");
+    old_host
+}
+
+/// Partition 4 of the JSON report lists exactly the changes, field by field, with a
+/// unified diff of the hostname.
+fn check_listed_changes(p: &Value, json: &str, old_host: &str) {
     assert_eq!(p["number"], 4);
     let paths = |k: &str| -> Vec<String> {
         p[k].as_array()
@@ -307,9 +344,9 @@ fn ext4_changes_are_listed_with_a_text_diff() {
             .map(|e| e["path"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(paths("added"), [new]);
-    assert_eq!(paths("removed"), [gone]);
-    assert_eq!(paths("changed"), [link, host, passwd]);
+    assert_eq!(paths("added"), [NEW]);
+    assert_eq!(paths("removed"), [GONE]);
+    assert_eq!(paths("changed"), [LINK, HOST, PASSWD]);
     let fields = |i: usize| -> Vec<(String, Value, Value)> {
         p["changed"][i]["changes"]
             .as_array()
@@ -334,7 +371,7 @@ fn ext4_changes_are_listed_with_a_text_diff() {
     let f1: Vec<String> = fields(1).into_iter().map(|f| f.0).collect();
     assert_eq!(f1, ["size", "sha256"], "{json}");
     let want_diff = format!(
-        "--- a/p4{host}\n+++ b/p4{host}\n@@ -1 +1 @@\n-{}+rpi9\n",
+        "--- a/p4{HOST}\n+++ b/p4{HOST}\n@@ -1 +1 @@\n-{}+rpi9\n",
         old_host.lines().next().unwrap().to_string() + "\n"
     );
     assert_eq!(p["changed"][1]["diff"], want_diff.as_str(), "{json}");

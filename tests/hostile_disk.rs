@@ -121,17 +121,7 @@ fn gpt_bad_entry_size_every_command() {
     let (_, key) = keygen(&c.dir, "k");
     let out = c.path("out");
     let o = run_limited(
-        &[
-            "build",
-            "--image",
-            bad.to_str().unwrap(),
-            "--node",
-            "rpi1",
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &build_args("rpi1", &key, &out, &["--image", bad.to_str().unwrap()]),
         &c.dir,
     );
     o.assert_clean_error("build", &["bad-entry-size.img", "entry size 0"]);
@@ -139,17 +129,7 @@ fn gpt_bad_entry_size_every_command() {
 
     // verify reads a built image: build a good one, then damage its header the same way.
     let o = run_limited(
-        &[
-            "build",
-            "--image",
-            good.to_str().unwrap(),
-            "--node",
-            "rpi1",
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &build_args("rpi1", &key, &out, &["--image", good.to_str().unwrap()]),
         &c.dir,
     );
     assert_eq!(o.code, Some(0), "good build: {}", o.stderr);

@@ -382,6 +382,14 @@ fn fsck_clean(img: &Path) {
 fn failed_writes_leave_the_file_system_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let img = tmp.path().join("fs.img");
+    mke2fs_small(&img);
+    fill_until_no_space(&img);
+    let (before, free_before) = failed_mid_stream_writes_change_nothing(&img);
+    next_write_uses_only_its_own_blocks(&img, &before, &free_before);
+}
+
+/// 2 MiB, 1 KiB blocks, metadata_csum, no journal.
+fn mke2fs_small(img: &Path) {
     let (ok, text) = tool(
         "mke2fs",
         &[
@@ -400,11 +408,14 @@ fn failed_writes_leave_the_file_system_identical() {
         ],
     );
     assert!(ok, "mke2fs: {text}");
-    // Fill with 40 KiB files until the writer says no space.
+}
+
+/// Fill with 40 KiB files until the writer says no space: that call changes nothing.
+fn fill_until_no_space(img: &Path) {
     let mut n = 0;
     let err = loop {
-        let before = fs::read(&img).unwrap();
-        let mut w = open_rw(&img);
+        let before = fs::read(img).unwrap();
+        let mut w = open_rw(img);
         let len = 40 * 1024;
         let src = &mut &vec![0x5Au8; len][..];
         match w.write_file(&format!("/f{n}"), src, len as u64, meta()) {
@@ -415,7 +426,7 @@ fn failed_writes_leave_the_file_system_identical() {
             Err(e) => {
                 w.finish().unwrap();
                 assert!(
-                    fs::read(&img).unwrap() == before,
+                    fs::read(img).unwrap() == before,
                     "no-space call changed the fs"
                 );
                 break e;
@@ -425,22 +436,25 @@ fn failed_writes_leave_the_file_system_identical() {
     };
     assert!(matches!(err, Ext4Error::NoSpace(_)), "{err}");
     assert!(n > 10, "only {n} files fit");
-    fsck_clean(&img);
+    fsck_clean(img);
+}
 
-    // Delete two files to make room, then fail mid-stream in three ways.
-    let mut w = open_rw(&img);
+/// Delete two files to make room, then fail mid-stream in three ways: each failed call
+/// leaves the file system byte-identical. Returns its bytes and free blocks then.
+fn failed_mid_stream_writes_change_nothing(img: &Path) -> (Vec<u8>, Vec<u64>) {
+    let mut w = open_rw(img);
     w.remove("/f0").unwrap();
     w.remove("/f1").unwrap();
     w.finish().unwrap();
-    let before = fs::read(&img).unwrap();
-    let free_before = free_blocks(&img);
+    let before = fs::read(img).unwrap();
+    let free_before = free_blocks(img);
     for (path, eof) in [
         ("/new", false),
         ("/new", true),
         ("/f2", false),
         ("/f3", true),
     ] {
-        let mut w = open_rw(&img);
+        let mut w = open_rw(img);
         let len = 60 * 1024;
         let mut src = Failing {
             left: len,
@@ -454,20 +468,23 @@ fn failed_writes_leave_the_file_system_identical() {
         );
         w.finish().unwrap();
         assert!(
-            fs::read(&img).unwrap() == before,
+            fs::read(img).unwrap() == before,
             "failed write of {path} (eof {eof}) changed the fs"
         );
     }
+    (before, free_before)
+}
 
-    // The next write works, is clean, and leaves the other free blocks untouched.
-    let mut w = open_rw(&img);
+/// The next write works, is clean, and leaves the other free blocks untouched.
+fn next_write_uses_only_its_own_blocks(img: &Path, before: &[u8], free_before: &[u64]) {
+    let mut w = open_rw(img);
     let len = 30 * 1024u64;
     w.write_file("/next", &mut &vec![7u8; len as usize][..], len, meta())
         .unwrap();
     w.finish().unwrap();
-    fsck_clean(&img);
-    let after = fs::read(&img).unwrap();
-    let free_after = free_blocks(&img);
+    fsck_clean(img);
+    let after = fs::read(img).unwrap();
+    let free_after = free_blocks(img);
     let used: Vec<u64> = free_before
         .iter()
         .filter(|b| !free_after.contains(b))

@@ -56,22 +56,13 @@ pub fn have_cloud_init() -> bool {
 pub fn build(image: &Path, cloud_config: &Path, home: &Path) -> Outcome {
     let key = fixture("keys/test_ed25519.pub");
     let out = home.join("out");
-    run_limited(
-        &[
-            "build",
-            "--image",
-            image.to_str().unwrap(),
-            "--cloud-config",
-            cloud_config.to_str().unwrap(),
-            "--node",
-            "rpi1",
-            "--ssh-key",
-            key.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        home,
-    )
+    let extra = [
+        "--image",
+        image.to_str().unwrap(),
+        "--cloud-config",
+        cloud_config.to_str().unwrap(),
+    ];
+    run_limited(&build_args("rpi1", &key, &out, &extra), home)
 }
 
 /// The seed's `user-data` off the built image's FAT partition, byte for byte (`mtype`

@@ -259,6 +259,19 @@ pub fn build_nodes(dir: &Path, nodes: &str, extra: &[&str]) -> PathBuf {
 
 /// `build --node NODES --ssh-key KEY --out OUT EXTRA…` run in `dir`; it must succeed.
 pub fn build_nodes_with(dir: &Path, key: &Path, out: &Path, nodes: &str, extra: &[&str]) {
+    let o = clem(&build_args(nodes, key, out, extra), dir);
+    assert!(o.status.success(), "build: {}", stderr(&o));
+}
+
+/// The arguments `build --node NODES --ssh-key KEY --out OUT EXTRA…` (EXTRA names the
+/// `--image`, a `--cloud-config`, …), for tests that run the binary their own way (under
+/// the hostile watchdog, say).
+pub fn build_args<'a>(
+    nodes: &'a str,
+    key: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "build",
         "--node",
@@ -269,8 +282,7 @@ pub fn build_nodes_with(dir: &Path, key: &Path, out: &Path, nodes: &str, extra: 
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let o = clem(&args, dir);
-    assert!(o.status.success(), "build: {}", stderr(&o));
+    args
 }
 
 /// Whether `tool` is on PATH. In CI (`CI` set) a missing tool is a failure, since `.ci/run`
