@@ -257,8 +257,15 @@ fn boot(work: &Path, built: &Built) -> Fleet {
 }
 
 /// The last node must be Ready in the swarm within this long of its docker answering over
-/// TLS: the manager's watch probes listed members every 3 s (issue 19).
-const JOIN_BOUND: Duration = Duration::from_secs(20);
+/// TLS: the manager's watch probes listed members every 3 s (issue 19). Seconds in
+/// `CLEM_BOOT_JOIN_BOUND` change it (each docker CLI call takes seconds under a loaded TCG).
+fn join_bound() -> Duration {
+    let secs = std::env::var("CLEM_BOOT_JOIN_BOUND")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
 
 /// 3a. From power-on, in the background: when each of our nodes answers SSH, answers docker
 ///     over TLS, and is Ready in the manager's node list.
@@ -275,7 +282,7 @@ fn watch_timings(fleet: &Fleet, ours: &Cert) -> Timeline {
     Timeline::start(targets, ours.owned_args(), fleet.t_boot)
 }
 
-/// 7a. The timings per node, and the bound: the swarm is complete within JOIN_BOUND of the
+/// 7a. The timings per node, and the bound: the swarm is complete within join_bound() of the
 ///     last node's docker answering.
 fn joined_within_the_bound(timeline: &Timeline) {
     let marks = timeline.wait(Duration::from_secs(60));
@@ -283,23 +290,16 @@ fn joined_within_the_bound(timeline: &Timeline) {
         "boot timings (after power-on):\n{}",
         timeline::table(&marks)
     );
-    let last = |f: fn(&timeline::Marks) -> Option<Duration>| {
-        marks
-            .iter()
-            .map(|(n, m)| f(m).unwrap_or_else(|| panic!("{n}: no mark: {marks:#?}")))
-            .max()
-    };
-    let docker = last(|m| m.docker).unwrap();
-    let complete = last(|m| m.ready).unwrap();
-    let took = complete.saturating_sub(docker);
+    let took = timeline::completion(&marks).unwrap_or_else(|| panic!("marks missing: {marks:#?}"));
+    let bound = join_bound();
     eprintln!(
         "swarm complete {:.0} s after the last node's docker answered (bound {} s)",
         took.as_secs_f64(),
-        JOIN_BOUND.as_secs()
+        bound.as_secs()
     );
     assert!(
-        took <= JOIN_BOUND,
-        "the swarm took {took:?} after the last docker answered (bound {JOIN_BOUND:?}): {marks:#?}"
+        took <= bound,
+        "the swarm took {took:?} after the last docker answered (bound {bound:?}): {marks:#?}"
     );
 }
 

@@ -964,6 +964,7 @@ swarm)
     esac
     exit 1 ;;
 node)
+    if [ ! -e "$STATE/joined" ]; then echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1; fi
     cat "$STATE/node_ls" 2>/dev/null; exit 0 ;;
 esac
 exit 0
@@ -1055,6 +1056,9 @@ fn watch_command_at(node: &Node, script: &Path) -> Command {
     if !probe.exists() {
         node.write_fake(&probe, "probe", FAKE_PROBE);
     }
+    // docker is installed: the watch asks it for the swarm only once its socket exists.
+    fs::create_dir_all(node.at("/var/run")).unwrap();
+    fs::write(node.at("/var/run/docker.sock"), "").unwrap();
     // Waits between rounds are logged, not slept.
     node.write_fake(&node.bin().join("nap"), "nap", "exit 0\n");
     let mut cmd = Command::new("/bin/bash");
@@ -1183,6 +1187,18 @@ fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
     let out = run_watch(&node);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not in an active swarm"));
     assert!(node.calls_of(&["docker", "--tlsverify"]).is_empty());
+    // While the first boot is still installing docker (no socket yet) no docker call at all.
+    node.clear_log();
+    let mut cmd = watch_command(&node);
+    fs::remove_file(node.at("/var/run/docker.sock")).unwrap();
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not in an active swarm yet (no docker)"),
+        "{}",
+        text(&out)
+    );
+    assert!(node.calls_of(&["docker"]).is_empty(), "{:#?}", node.calls());
     let sc = Command::new("shellcheck")
         .arg(overlay("swarm-watch.sh"))
         .output();

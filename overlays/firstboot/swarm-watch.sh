@@ -45,11 +45,17 @@ remote_state() {
 }
 
 # remote_join HOST ROLE: HOST's daemon joins this manager's swarm as ROLE. The token is
-# asked for each join (joins are rare), so a rotated token is never stale.
+# asked for once per run and role; a failed join asks again (it may have been rotated).
+declare -A tokens=()
 remote_join() {
-    local token
-    token="$(docker swarm join-token -q "$2")" || return 1
-    swarm_join 120 "$token" "$advertise:2377" "${TLS[@]}" -H "tcp://$1:$DOCKER_PORT"
+    if [ -z "${tokens[$2]:-}" ]; then
+        tokens[$2]="$(docker swarm join-token -q "$2")" || return 1
+    fi
+    if swarm_join 120 "${tokens[$2]}" "$advertise:2377" "${TLS[@]}" -H "tcp://$1:$DOCKER_PORT"; then
+        return 0
+    fi
+    unset "tokens[$2]"
+    return 1
 }
 
 # probe_tcp HOST PORT: 0 when PORT answers, 1 when HOST refuses it (the host is up, its
@@ -227,22 +233,33 @@ report_down() {
     for name in "${!now[@]}"; do down[$name]=1; done
 }
 
+# not_active: log why this round does nothing (once), and look again next round.
+not_active() {
+    local state="no docker"
+    # Until docker is installed its socket is missing: no docker call every round then,
+    # while the first boot installs it (slow on a Pi).
+    if [ -e "$ROOT/var/run/docker.sock" ]; then state="$(swarm_state)"; fi
+    advertise=""
+    say self "this node is not in an active swarm yet ($state); waiting"
+}
+
 round() {
-    if [ -z "$advertise" ]; then
-        local state
-        state="$(swarm_state)"
-        if [ "$state" != active ]; then
-            say self "this node is not in an active swarm yet ($state); waiting"
+    # What the manager knows: host names and their status. `node ls` answering is also
+    # how a round knows the swarm is active (one docker call instead of two).
+    if [ -z "$advertise" ] || [ "$tick" -ge "$next_ls" ] || ! all_ready; then
+        if [ ! -e "$ROOT/var/run/docker.sock" ] ||
+            ! known="$(docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null)"; then
+            known=""
+            not_active
             return
         fi
-        advertise="$(node_address)"
-        load_members
-    fi
-    # What the manager already knows: host names and their status.
-    if [ "$tick" -ge "$next_ls" ] || ! all_ready; then
-        known="$(docker node ls --format '{{.Hostname}} {{.Status}}' 2>/dev/null || true)"
         next_ls=$((tick + RECHECK_EVERY))
         report_down
+    fi
+    if [ -z "$advertise" ]; then
+        said[self]=""
+        advertise="$(node_address)"
+        if [ "${#names[@]}" -eq 0 ]; then load_members; fi
     fi
     members_round
     if [ -n "${SCAN_SUBNET:-}" ] && [ "$tick" -ge "$next_scan" ]; then

@@ -148,6 +148,20 @@ fn ready_hosts(manager: &Target, cert: &[String; 6]) -> Vec<String> {
         .collect()
 }
 
+/// How long after the last node's docker answered the last node was Ready (zero when it
+/// was seen Ready first); None while a mark is missing.
+pub(crate) fn completion(marks: &[(&'static str, Marks)]) -> Option<Duration> {
+    let last = |f: fn(&Marks) -> Option<Duration>| -> Option<Duration> {
+        marks
+            .iter()
+            .map(|(_, m)| f(m))
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()
+    };
+    Some(last(|m| m.ready)?.saturating_sub(last(|m| m.docker)?))
+}
+
 /// The table of `marks`, one line per node, in seconds.
 pub(crate) fn table(marks: &[(&'static str, Marks)]) -> String {
     let s = |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.0} s", d.as_secs_f64()));
@@ -167,4 +181,43 @@ pub(crate) fn table(marks: &[(&'static str, Marks)]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ssh: u64, docker: u64, ready: u64) -> Marks {
+        let s = |n| Some(Duration::from_secs(n));
+        Marks {
+            ssh: s(ssh),
+            docker: s(docker),
+            ready: s(ready),
+        }
+    }
+
+    #[test]
+    fn completion_runs_from_the_last_docker_to_the_last_ready() {
+        let marks = [("rpi1", at(50, 300, 302)), ("rpi2", at(60, 310, 318))];
+        assert_eq!(completion(&marks), Some(Duration::from_secs(8)));
+        // A worker seen Ready before the poller saw its docker: no negative time.
+        let marks = [("rpi1", at(50, 300, 299))];
+        assert_eq!(completion(&marks), Some(Duration::ZERO));
+        let missing = [("rpi1", at(50, 300, 302)), ("rpi2", Marks::default())];
+        assert_eq!(completion(&missing), None);
+    }
+
+    #[test]
+    fn table_has_a_line_per_node_and_a_dash_for_what_was_not_seen() {
+        let t = table(&[("rpi1", at(50, 300, 302)), ("rpi2", Marks::default())]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines[0].contains("docker→Ready"), "{t}");
+        let cols: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(cols, ["rpi1", "50", "s", "300", "s", "2", "s"], "{t}");
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["rpi2", "-", "-", "-"]
+        );
+    }
 }
