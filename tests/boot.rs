@@ -11,8 +11,10 @@
 //!
 //! Knobs: `CLEM_BOOT_CACHE` (base image cache, default `~/.cache/clem-image-boot`),
 //! `CLEM_BOOT_TIMEOUT` (seconds for both guests to answer SSH, default 900),
-//! `CLEM_BOOT_ACCEL` (`tcg`/`kvm`, default: probed), `CLEM_BOOT_KEEP=1` (leave the VMs
-//! running after the test; stop them with `tests/boot/run-vm.sh stop --dir DIR`).
+//! `CLEM_BOOT_ACCEL` (`tcg`/`kvm`, default: probed), `CLEM_BOOT_JOIN_BOUND` (seconds
+//! from the last node's docker answering to a complete swarm, default 20),
+//! `CLEM_BOOT_KEEP=1` (leave the VMs running after the test; stop them with
+//! `tests/boot/run-vm.sh stop --dir DIR`).
 //! Everything lands in `target/tmp/boot-test/` (wiped at the start of each run). A run that
 //! passes removes its disk images and keeps the logs (`vm-<node>/console.log` is each
 //! guest's serial console); a failed run keeps everything.
