@@ -941,7 +941,13 @@ if [ -n "$host" ]; then
     if [ ! -e "$f" ]; then echo "error during connect: dial tcp $host: connect: no route to host" >&2; exit 1; fi
     case "$1" in
     info) cat "$f"; exit 0 ;;
-    swarm) [ "$2" = join ] && echo active >"$f" && exit 0 ;;
+    swarm)
+        if [ "$2" = join ]; then
+            echo active >"$f"
+            # The manager lists the node Ready from now on, under the name the test gave it.
+            if [ -e "$STATE/name-$host" ]; then echo "$(cat "$STATE/name-$host") Ready" >>"$STATE/node_ls"; fi
+            exit 0
+        fi ;;
     esac
     exit 1
 fi
@@ -958,6 +964,7 @@ swarm)
     esac
     exit 1 ;;
 node)
+    if [ ! -e "$STATE/joined" ]; then echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1; fi
     cat "$STATE/node_ls" 2>/dev/null; exit 0 ;;
 esac
 exit 0
@@ -1027,17 +1034,40 @@ fn zero_touch_worker_only_exposes_docker_and_waits() {
     assert!(node.done().exists());
 }
 
-/// The swarm watch under bash against `node`'s root, fakes and port probe.
+/// The port probe the watch runs before any docker call, unless a case brings its own:
+/// HOST answers when it has a `remote-HOST` or `open-HOST` state file; `refused-HOST`
+/// holding N makes its first N probes refused (up, docker not listening yet); anything
+/// else does not answer at all.
+const FAKE_PROBE: &str = r#"
+n=$(cat "$STATE/probes-$1" 2>/dev/null || echo 0)
+echo $((n + 1)) >"$STATE/probes-$1"
+if [ -e "$STATE/refused-$1" ] && [ "$n" -lt "$(cat "$STATE/refused-$1")" ]; then exit 1; fi
+if [ -e "$STATE/remote-$1" ] || [ -e "$STATE/open-$1" ]; then exit 0; fi
+exit 2
+"#;
+
+/// The swarm watch under bash against `node`'s root, fakes and port probe: one round.
 fn watch_command(node: &Node) -> Command {
     watch_command_at(node, &overlay("swarm-watch.sh"))
 }
 
 fn watch_command_at(node: &Node, script: &Path) -> Command {
+    let probe = node.bin().join("probe");
+    if !probe.exists() {
+        node.write_fake(&probe, "probe", FAKE_PROBE);
+    }
+    // docker is installed: the watch asks it for the swarm only once its socket exists.
+    fs::create_dir_all(node.at("/var/run")).unwrap();
+    fs::write(node.at("/var/run/docker.sock"), "").unwrap();
+    // Waits between rounds are logged, not slept.
+    node.write_fake(&node.bin().join("nap"), "nap", "exit 0\n");
     let mut cmd = Command::new("/bin/bash");
     cmd.arg(script)
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", node.bin().display()))
-        .env("CLEM_PROBE", node.bin().join("probe"))
+        .env("CLEM_PROBE", probe)
+        .env("CLEM_SLEEP", node.bin().join("nap"))
+        .env("CLEM_WATCH_ROUNDS", "1")
         .env("CLEM_ROOT", node.root())
         .env("CLEM_CONF_DIR", node.conf_dir);
     cmd
@@ -1157,6 +1187,18 @@ fn swarm_watch_waits_for_the_swarm_and_passes_shellcheck() {
     let out = run_watch(&node);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not in an active swarm"));
     assert!(node.calls_of(&["docker", "--tlsverify"]).is_empty());
+    // While the first boot is still installing docker (no socket yet) no docker call at all.
+    node.clear_log();
+    let mut cmd = watch_command(&node);
+    fs::remove_file(node.at("/var/run/docker.sock")).unwrap();
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("not in an active swarm yet (no docker)"),
+        "{}",
+        text(&out)
+    );
+    assert!(node.calls_of(&["docker"]).is_empty(), "{:#?}", node.calls());
     let sc = Command::new("shellcheck")
         .arg(overlay("swarm-watch.sh"))
         .output();
@@ -1284,6 +1326,96 @@ fn swarm_watch_joins_unlisted_nodes_of_this_cluster_found_on_the_subnet() {
     assert!(
         log.contains("unlisted 10.0.5.6 answers on 2376 but not as a node of this cluster"),
         "{log}"
+    );
+}
+
+/// The fast lane: one run of twelve 3-second rounds. rpi2 is up but its docker refuses
+/// the port for three probes (it is still being installed): it is probed every round and
+/// joined in the round its docker answers. rpi3 never answers and rpi4 answers only with a
+/// certificate error: both back off (rounds 0, 1, 3, 7) and are logged once, not per round.
+/// The unlisted hosts of the subnet are scanned once, at the old once-a-minute pace.
+#[test]
+fn swarm_watch_probes_a_booting_member_every_round_and_backs_off_an_absent_one() {
+    let node = Node::new("/etc/clem-image");
+    node.write_fake(&node.bin().join("docker"), "docker", FAKE_DOCKER_ZT);
+    node.write_env(&NodeEnv {
+        scan_subnet: Some("10.0.5.0/29".parse().unwrap()),
+        ..zero_touch_env("rpi1", "10.0.5.1", Role::Manager)
+    });
+    fs::write(
+        node.conf().join("cluster-nodes"),
+        "rpi1 10.0.5.1 manager\nrpi2 10.0.5.2 worker\nrpi3 10.0.5.3 worker\n\
+         rpi4 10.0.5.4 worker\n",
+    )
+    .unwrap();
+    node.set_state("joined", "");
+    node.set_state("node_ls", "rpi1 Ready\n");
+    node.set_state("refused-10.0.5.2", "3");
+    node.set_state("remote-10.0.5.2", "inactive\n");
+    node.set_state("name-10.0.5.2", "rpi2");
+    node.set_state(
+        "remote-10.0.5.4",
+        "ERROR: tls: failed to verify certificate: x509: certificate signed by unknown authority\n",
+    );
+    let out = watch_command(&node)
+        .env("CLEM_WATCH_ROUNDS", "12")
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "swarm-watch failed: {}", text(&out));
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    let calls = node.calls();
+    let probes = |host: &str| node.calls_of(&["probe", host, "2376"]).len();
+    // Probed in rounds 0..=3, joined in round 3, Ready from round 4 on: never again.
+    assert_eq!(probes("10.0.5.2"), 4, "{log}\n{calls:#?}");
+    let join = calls
+        .iter()
+        .position(|c| c.contains(&"join".to_string()) && c.contains(&"tcp://10.0.5.2:2376".into()))
+        .unwrap_or_else(|| panic!("rpi2 never joined: {log}\n{calls:#?}"));
+    let fourth_probe = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c[..] == argv(&["probe", "10.0.5.2", "2376"])[..])
+        .map(|(i, _)| i)
+        .nth(3)
+        .unwrap();
+    // The join follows the probe that found the port open, in the same round (no sleep).
+    let naps_before = |i: usize| calls[..i].iter().filter(|c| c[0] == "nap").count();
+    assert!(fourth_probe < join, "{calls:#?}");
+    assert_eq!(naps_before(fourth_probe), naps_before(join), "{calls:#?}");
+    assert_eq!(naps_before(join), 3, "rpi2 joined in round 3: {calls:#?}");
+    assert_eq!(
+        log.matches("node rpi2 (10.0.5.2) is up; its docker is not on 2376 yet")
+            .count(),
+        1,
+        "{log}"
+    );
+    // Backoff 1, 2, 4, 8 rounds: probed in rounds 0, 1, 3 and 7 of 0..12.
+    for host in ["10.0.5.3", "10.0.5.4"] {
+        assert_eq!(probes(host), 4, "{host}: {log}\n{calls:#?}");
+    }
+    assert_eq!(
+        log.matches("node rpi3 (10.0.5.3) is not reachable: no answer on 2376")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("node rpi4 (10.0.5.4) is not reachable: ERROR: tls: failed to verify")
+            .count(),
+        1,
+        "{log}"
+    );
+    let joins = calls.iter().filter(|c| c.contains(&"join".to_string()));
+    assert_eq!(joins.count(), 1, "only rpi2 joins: {calls:#?}");
+    for host in ["10.0.5.5", "10.0.5.6"] {
+        assert_eq!(probes(host), 1, "{host}: {calls:#?}");
+    }
+    // Eleven waits of one round (3 s) between the twelve rounds.
+    let naps = node.calls_of(&["nap"]);
+    assert_eq!(naps.len(), 11, "{naps:?}");
+    assert!(
+        naps.iter().all(|c| c[..] == argv(&["nap", "3"])[..]),
+        "{naps:?}"
     );
 }
 
