@@ -184,3 +184,83 @@ impl NewEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// A published entry for a 4 MiB base with data at both ends and a hole between.
+    fn entry() -> (tempfile::TempDir, PathBuf, ContentKey) {
+        let cache = tempfile::tempdir().unwrap();
+        let new = NewEntry::create(cache.path()).unwrap();
+        new.base_file().write_all_at(b"head", 0).unwrap();
+        new.base_file()
+            .write_all_at(b"tail", (4 << 20) - 4)
+            .unwrap();
+        let map = Bmap::chunked_from_file(new.base_path()).unwrap();
+        let key = ContentKey::from_name(&"a".repeat(64)).unwrap();
+        let dest = cache.path().join(key.as_str());
+        let id = InputId::of(&fs::metadata(cache.path()).unwrap());
+        let meta_of = |map_sha256| Meta {
+            format: FORMAT,
+            key: key.to_string(),
+            input: PathBuf::from("in.xz"),
+            base_len: 4 << 20,
+            map_sha256,
+        };
+        assert!(new.publish(&dest, meta_of, &map, &id).unwrap());
+        assert!(!dest.join(LOCK).exists());
+        (cache, dest, key)
+    }
+
+    #[test]
+    fn a_whole_entry_is_used() {
+        let (_c, dir, key) = entry();
+        let base = open_checked(&dir, &key).unwrap();
+        assert_eq!(base.len, 4 << 20);
+        assert_eq!(fs::read(&base.path).unwrap().len(), 4 << 20);
+    }
+
+    #[test]
+    fn each_damage_is_named() {
+        let cases: [(&str, fn(&Path)); 5] = [
+            ("metadata is missing", |d| {
+                fs::remove_file(d.join(META)).unwrap()
+            }),
+            ("base is 2", |d| {
+                File::options()
+                    .write(true)
+                    .open(d.join(BASE))
+                    .unwrap()
+                    .set_len(2)
+                    .unwrap()
+            }),
+            ("does not match its block map", |d| {
+                let f = File::options().write(true).open(d.join(BASE)).unwrap();
+                f.write_all_at(b"H", 0).unwrap();
+            }),
+            ("does not match its block map", |d| {
+                let f = File::options().write(true).open(d.join(BASE)).unwrap();
+                f.write_all_at(b"x", 2 << 20).unwrap();
+            }),
+            ("block map does not have the digest", |d| {
+                fs::write(d.join(MAP), b"<bmap/>").unwrap()
+            }),
+        ];
+        for (want, damage) in cases {
+            let (_c, dir, key) = entry();
+            damage(&dir);
+            let e = open_checked(&dir, &key).err().expect(want);
+            let text = crate::error::chain(&e);
+            assert!(text.contains(want), "{want}: {text}");
+        }
+    }
+
+    #[test]
+    fn another_keys_metadata_is_refused() {
+        let (_c, dir, _) = entry();
+        let other = ContentKey::from_name(&"b".repeat(64)).unwrap();
+        assert!(matches!(open_checked(&dir, &other), Err(Damage::Foreign)));
+    }
+}

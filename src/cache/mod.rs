@@ -12,6 +12,7 @@ mod entry;
 mod key;
 mod prune;
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -50,12 +51,13 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) ->
 /// The default cache directory: `$XDG_CACHE_HOME/clem-image` when that is an absolute
 /// path (the XDG rule), else `$HOME/.cache/clem-image`; none without either.
 pub fn default_dir() -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
+    dir_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+}
+
+fn dir_from(xdg: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let xdg = xdg.map(PathBuf::from).filter(|p| p.is_absolute());
     let base = xdg.or_else(|| {
-        std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
+        home.filter(|h| !h.is_empty())
             .map(|h| PathBuf::from(h).join(".cache"))
     })?;
     Some(base.join("clem-image"))
@@ -160,5 +162,26 @@ impl Cache {
     /// Keeps the `keep` most recently used entries (always `current`), removes the rest.
     pub fn prune(&self, current: &ContentKey, log: &mut dyn FnMut(String)) {
         prune::keep_recent(&self.dir, current, self.keep, log);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_follows_xdg_then_home() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(
+            dir_from(os("/x/cache"), os("/home/u")),
+            Some(PathBuf::from("/x/cache/clem-image"))
+        );
+        // A relative XDG_CACHE_HOME is ignored, as the XDG rules say.
+        assert_eq!(
+            dir_from(os("rel"), os("/home/u")),
+            Some(PathBuf::from("/home/u/.cache/clem-image"))
+        );
+        assert_eq!(dir_from(None, os("")), None);
+        assert_eq!(dir_from(None, None), None);
     }
 }

@@ -77,7 +77,7 @@ pub(super) fn keep_recent(
         .filter(|k| k != current)
         .map(|k| (last_used(&cache.join(k.as_str())), k))
         .collect();
-    others.sort_by(|a, b| b.0.cmp(&a.0));
+    others.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
     for (_, key) in others.into_iter().skip(keep.saturating_sub(1)) {
         let dir = cache.join(key.as_str());
         let held = fs::metadata(dir.join(BASE)).map_or(0, |m| m.blocks() * 512);
@@ -108,9 +108,8 @@ pub(super) fn clear_abandoned(cache: &Path) {
         let name = e.file_name();
         let name = name.to_string_lossy();
         let path = e.path();
-        if name.starts_with(TRASH_PREFIX) {
-            let _ = fs::remove_dir_all(&path);
-        } else if name.starts_with(TMP_PREFIX) && abandoned(&path) {
+        let trash = name.starts_with(TRASH_PREFIX);
+        if trash || (name.starts_with(TMP_PREFIX) && abandoned(&path)) {
             let _ = fs::remove_dir_all(&path);
         }
     }
