@@ -222,9 +222,12 @@ mod tests {
         assert_eq!(fs::read(&base.path).unwrap().len(), 4 << 20);
     }
 
+    /// Damages an entry in its directory.
+    type Damager = fn(&Path);
+
     #[test]
     fn each_damage_is_named() {
-        let cases: [(&str, fn(&Path)); 5] = [
+        let cases: [(&str, Damager); 5] = [
             ("metadata is missing", |d| {
                 fs::remove_file(d.join(META)).unwrap()
             }),
