@@ -15,13 +15,19 @@
 #     vs  `sha256sum`
 #   - peak RSS of the build (`/usr/bin/time -v`)
 #   - disk blocks used per node image vs its size and vs the upstream image's mapped data
-# and checks them against the targets: build <= 1.3 x one decompression, peak RSS <= 64 MiB,
-# per-node disk use close to the mapped data.
+#   - a rebuild of N nodes after a config change (another SSH key) from the base cache
+#     (`--cache`, primed by one build)  vs  one `xz -dc`
+#   - builds of 16 and 64 nodes  vs  one `xz -dc`, with peak RSS and disk use
+# and checks them against the targets: build <= 1.3 x one decompression, cached rebuild
+# <= 0.15 x, peak RSS <= 64 MiB, per-node disk use close to the mapped data.
+# Every build but the cached ones runs with --no-cache, so the rounds measure decompression.
 #
 # Environment: NODES (4), ROUNDS (3: xz -dc / build pairs, median reported), DATA_MIB (256, pseudo-random file data per system partition),
 # BENCH_DIR (default: a new directory under ${TMPDIR:-/tmp}, removed at exit unless
 # BENCH_KEEP=1; an image made there before with the same DATA_MIB is reused),
-# CLEM_IMAGE (default: target/release/clem-image, built if missing).
+# CLEM_IMAGE (default: target/release/clem-image, built if missing), MANY ("16 64": the
+# node counts of the large builds; "" skips them, "16" skips the 64-node one, which needs
+# about 64 node images' data of free disk and is skipped, with a note, when that is short).
 # The caches are warm (nothing is dropped): every timing reads files the previous step wrote.
 
 set -euo pipefail
@@ -40,7 +46,7 @@ readonly P4_SIZE=$((DISK_SECTORS - P4_START))
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-for tool in sfdisk mkfs.vfat mcopy mke2fs xz sha256sum truncate dd openssl stat du df; do
+for tool in sfdisk mkfs.vfat mcopy mke2fs xz sha256sum truncate dd openssl stat du df ssh-keygen; do
     command -v "$tool" >/dev/null || { echo "build.sh: missing tool: $tool" >&2; exit 1; }
 done
 [ -x /usr/bin/time ] || { echo "build.sh: missing /usr/bin/time (apt-get install time)" >&2; exit 1; }
@@ -56,8 +62,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Disk: the raw image, the .xz, a base plus 2 x N node copies (data only, sparse), one naive copy.
-need_mib=$(((2 * DATA_MIB + 100) * (2 * NODES + 4)))
+# Disk: the raw image, the .xz, a base plus 2 x N node copies (data only, sparse), one naive
+# copy, one cached base.
+need_mib=$(((2 * DATA_MIB + 100) * (2 * NODES + 5)))
 avail_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 if [ "$avail_mib" -lt "$need_mib" ]; then
     echo "build.sh: $work has ${avail_mib} MiB free, needs about ${need_mib} MiB" >&2
@@ -198,7 +205,7 @@ for round in $(seq 1 "$rounds"); do
     t0=$(now)
     /usr/bin/time -v -o "$work/build.time" \
         "$clem" build --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$out" \
-        2>&1 >/dev/null | while IFS= read -r line; do
+        --no-cache 2>&1 >/dev/null | while IFS= read -r line; do
         printf '   %8s s  %s\n' "$(elapsed "$t0")" "$line"
     done
     t_build_r=$(elapsed "$t0")
@@ -222,7 +229,7 @@ rm -rf "$out_sha"
 t0=$(now)
 /usr/bin/time -f '%U %S' -o "$work/build-sha.time" \
     "$clem" build --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$out_sha" \
-    --sha256 >/dev/null 2>&1
+    --sha256 --no-cache >/dev/null 2>&1
 t_build_sha=$(elapsed "$t0")
 c_build_sha=$(cpu "$work/build-sha.time")
 [ -f "$out_sha/rpi$NODES.img.sha256" ] || { echo "build.sh: the --sha256 build failed" >&2; exit 1; }
@@ -262,6 +269,50 @@ c_verify=$(cpu "$work/verify.time")
 c_sha=$(cpu "$work/sha.time")
 echo "   verify $t_verify s (CPU $c_verify s), sha256sum $t_sha s (CPU $c_sha s)"
 
+echo "== cached rebuild: $NODES nodes after a config change, base from the cache"
+cache=$work/cache
+rm -rf "$cache" "$work/out-cached"
+"$clem" build --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$work/out-cached" \
+    --cache "$cache" >/dev/null 2>&1 || { echo "build.sh: the cache-priming build failed" >&2; exit 1; }
+other=$work/other_ed25519
+[ -f "$other.pub" ] || ssh-keygen -q -t ed25519 -N '' -C bench-other -f "$other"
+t0=$(now)
+/usr/bin/time -v -o "$work/cached.time" \
+    "$clem" build --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" \
+    --ssh-key "$other.pub" --out "$work/out-cached" --cache "$cache" >/dev/null 2>"$work/cached.err"
+t_cached=$(elapsed "$t0")
+grep -q 'read 0 bytes of the input' "$work/cached.err" ||
+    { echo "build.sh: the rebuild did not use the cache:" >&2; cat "$work/cached.err" >&2; exit 1; }
+rss_cached=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/cached.time")
+echo "   $t_cached s, peak RSS $(mib $((rss_cached * 1024))) MiB"
+rm -rf "$work/out-cached"
+
+# many N: a build of N nodes (uncached); sets t_many_N, rss_many_N, disk_many_N.
+declare -A t_many rss_many disk_many
+many() {
+    local n=$1 o=$work/out-many
+    local need=$(((mapped >> 20) * (n + 2)))
+    local avail
+    avail=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
+    if [ "$avail" -lt "$need" ]; then
+        echo "== $n nodes: skipped, $work has ${avail} MiB free and needs about ${need} MiB"
+        return
+    fi
+    echo "== $n nodes (uncached)"
+    rm -rf "$o"
+    t0=$(now)
+    /usr/bin/time -v -o "$work/many.time" \
+        "$clem" build --image "$raw.xz" --node "rpi1..rpi$n" --ssh-key "$key" --out "$o" \
+        --no-cache >/dev/null 2>&1 || { echo "build.sh: the $n-node build failed" >&2; exit 1; }
+    t_many[$n]=$(elapsed "$t0")
+    rss_many[$n]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/many.time")
+    disk_many[$n]=$(du -sk "$o" | awk '{ print $1 * 1024 }')
+    echo "   ${t_many[$n]} s, peak RSS $(mib $((rss_many[$n] * 1024))) MiB," \
+        "disk $(mib "${disk_many[$n]}") MiB"
+    rm -rf "$o"
+}
+for n in ${MANY-16 64}; do many "$n"; done
+
 node_size=$(stat -c %s "$out/rpi1.img")
 node_used=$(($(stat -c %b "$out/rpi1.img") * $(stat -c %B "$out/rpi1.img")))
 
@@ -276,6 +327,14 @@ printf '%-52s %8s  (target <= 1.30: %s)\n' "build / one xz -dc (median of $round
 printf '%-52s %8s\n' "  every round's ratio" "$all_ratios"
 printf '%-52s %8s\n' "  the same in CPU time (user + system)" "$(ratio "$c_build" "$c_xz")"
 printf '%-52s %8s\n' "build --sha256 / one xz -dc" "$(ratio "$t_build_sha" "$t_xz")"
+r_cached=$(ratio "$t_cached" "$t_xz")
+printf '%-52s %8s  (target <= 0.15: %s)\n' "cached rebuild of $NODES nodes / one xz -dc" "$r_cached" \
+    "$(verdict "$r_cached" 0.15)"
+for n in ${MANY-16 64}; do
+    [ -n "${t_many[$n]:-}" ] || { printf '%-52s %8s\n' "build of $n nodes / one xz -dc" skipped; continue; }
+    printf '%-52s %8s  (peak RSS %s MiB, disk %s MiB)\n' "build of $n nodes / one xz -dc" \
+        "$(ratio "${t_many[$n]}" "$t_xz")" "$(mib $((rss_many[$n] * 1024)))" "$(mib "${disk_many[$n]}")"
+done
 printf '%-52s %8s\n' "build / naive (xz -dc + mcopy per node)" "$(ratio "$t_build" "$t_naive")"
 printf '%-52s %8s\n' "build --sha256 / naive with sha256sum per node" "$(ratio "$t_build_sha" "$t_naive_sha")"
 printf '%-52s %8s\n' "verify rpi1.img / sha256sum rpi1.img" "$(ratio "$t_verify" "$t_sha")"
@@ -286,7 +345,7 @@ printf '%-52s %8s\n' "node image size, MiB" "$(mib "$node_size")"
 printf '%-52s %8s\n' "node image disk use, MiB" "$(mib "$node_used")"
 printf '%-52s %8s\n' "upstream mapped data, MiB" "$(mib "$mapped")"
 printf '%-52s %8s\n' "node disk use / mapped data" "$(ratio "$node_used" "$mapped")"
-echo "seconds (wall): xz -dc $t_xz, build $t_build, build --sha256 $t_build_sha," \
+echo "seconds (wall): xz -dc $t_xz, build $t_build, build --sha256 $t_build_sha, cached $t_cached," \
     "naive $t_naive, naive+sha $t_naive_sha," \
     "verify $t_verify, sha256sum $t_sha"
 echo "seconds (CPU):  xz -dc $c_xz, build $c_build, build --sha256 $c_build_sha," \

@@ -4,17 +4,16 @@
 //! written as a hidden temporary file in the output directory and renamed at the end.
 
 mod apply;
+mod base;
 mod engine;
 mod node;
 mod workers;
 
 pub use apply::apply;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indicatif::HumanBytes;
 use thiserror::Error;
 
 use crate::bmap::BmapError;
@@ -26,14 +25,12 @@ use crate::flavour::{self, NodeInputs, PlanError};
 use crate::fs::ext4::write::Ext4Error;
 use crate::fs::fat::FatError;
 use crate::fs::FsKind;
-use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::node::NodeName;
 use crate::outdir::{OutDir, OutDirError};
 use crate::plan::NodePlan;
 use crate::probe::Flavour;
 use crate::probe::{self, ProbeError};
-use crate::progress::StreamBar;
-use crate::source::{unpack_into, Compression, Source, SourceError};
+use crate::source::SourceError;
 use crate::sshkey::PublicKey;
 use crate::testhook;
 use crate::verify::VerifyError;
@@ -109,6 +106,9 @@ pub struct BuildOptions {
     pub sample: bool,
     /// The config the cluster came from, where another cluster CA may sit beside it.
     pub config: Option<PathBuf>,
+    /// The cache of decompressed bases to use and fill ([`crate::cache`]); none: decompress
+    /// into the output directory, as before the cache.
+    pub cache: Option<PathBuf>,
 }
 
 /// What one node's build produced.
@@ -142,11 +142,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
 pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, BuildError> {
     // 1. Source → one sparse base image, decompressed once for all nodes, in an output
     //    directory this build holds (declared first: dropped last, after the temporaries).
-    let mut source = Source::open(&opts.image)?;
+    //    A cached base is used as it is (see `base.rs`).
+    let located = base::locate(opts, log)?;
     let out = OutDir::claim(&opts.out)?;
-    let base = out.temp_file("base")?;
-    let (checkpoints, len) = decompress(&mut source, base.as_file(), base.path(), opts.sha256)?;
-    log(decoded_note(&source, len));
+    let base = base::materialize(located, &out, opts.sha256, log)?;
     testhook::point("decompressed");
 
     // 2. Disk and file systems: what the image is and where things go.
@@ -189,12 +188,14 @@ pub fn build(opts: &BuildOptions, log: &mut dyn FnMut(String)) -> Result<Built, 
         opts,
         out: &out,
         info: &info,
-        base: base.as_file(),
+        base: base.file(),
         base_path: base.path(),
-        checkpoints: checkpoints.as_ref(),
+        base_map: base.map(),
+        checkpoints: base.checkpoints.as_ref(),
         plans: &plans,
     };
-    let nodes = workers::run(&job, log)?;
+    let (nodes, made_map) = workers::run(&job, log)?;
+    base.keep(made_map.as_ref(), &opts.image, log);
     out.finish();
     Ok(Built {
         flavour: info.flavour,
@@ -245,49 +246,4 @@ fn plan_nodes(
         }
     }
     Ok(plans)
-}
-
-/// Decompresses into `dst` (sparse). With `hash`, a second thread hashes the stream,
-/// keeping checkpoints from which each node's whole-image hash resumes. Progress counts
-/// decoded bytes against the size the format records, if it does. Returns the checkpoints
-/// and the image's size.
-fn decompress(
-    source: &mut Source,
-    dst: &File,
-    dst_path: &Path,
-    hash: bool,
-) -> Result<(Option<Checkpoints>, u64), BuildError> {
-    let raw = source.compression() == Compression::None;
-    let bar = StreamBar::new(
-        source.expected_len(),
-        if raw { "copying" } else { "decompressing" },
-    );
-    let hasher = hash.then(CheckpointHasher::start);
-    let result = unpack_into(source, dst, dst_path, |chunk, pos| {
-        if let Some(h) = &hasher {
-            h.feed(chunk.to_vec());
-        }
-        bar.set(pos)
-    });
-    match &result {
-        Ok(len) => bar.finish(*len, if raw { "copied" } else { "decompressed" }),
-        Err(_) => bar.abandon(),
-    }
-    let checkpoints = hasher.map(CheckpointHasher::finish);
-    let len = result?;
-    Ok((checkpoints, len))
-}
-
-/// The line saying what came out of the input: "decompressed" only when something was.
-fn decoded_note(source: &Source, len: u64) -> String {
-    let size = format!("{len} bytes ({})", HumanBytes(len));
-    match source.compression() {
-        Compression::None => format!("copied {}: {size}, a raw image", source.path().display()),
-        c => format!(
-            "decompressed {}: {size} from {} of {}",
-            source.path().display(),
-            HumanBytes(source.input_len()),
-            c.name()
-        ),
-    }
 }

@@ -10,6 +10,7 @@
 pub mod blockdev;
 pub mod bmap;
 pub mod build;
+pub mod cache;
 pub mod cat;
 pub mod cloudinit;
 pub mod cluster;

@@ -30,17 +30,22 @@ pub(super) struct Job<'a> {
     pub info: &'a ImageInfo,
     pub base: &'a File,
     pub base_path: &'a Path,
+    /// The base's map when the cache had it; else it is made here.
+    pub base_map: Option<&'a Bmap>,
     pub checkpoints: Option<&'a Checkpoints>,
     pub plans: &'a [NodePlan],
 }
 
-/// Runs every plan; returns the nodes built, in order, or the first error (after which
-/// no further node is started).
+/// Runs every plan; returns the nodes built, in order, with the base's map when it was
+/// made here, or the first error (after which no further node is started).
 pub(super) fn run(
     job: &Job<'_>,
     log: &mut dyn FnMut(String),
-) -> Result<Vec<NodeOutput>, BuildError> {
+) -> Result<(Vec<NodeOutput>, Option<Bmap>), BuildError> {
     let base_map = BaseMap::new();
+    if let Some(map) = job.base_map {
+        let _ = base_map.set(Ok(map.clone()));
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
@@ -55,9 +60,11 @@ pub(super) fn run(
         .iter()
         .map(|p| board.line(p.node.as_str(), Phase::Queued))
         .collect();
-    let base_bar = board.line("base", Phase::Map);
-    std::thread::scope(|scope| {
-        scope.spawn(|| map_base(job.base_path, &base_map, &base_bar));
+    let base_bar = (job.base_map.is_none()).then(|| board.line("base", Phase::Map));
+    let nodes = std::thread::scope(|scope| {
+        if let Some(bar) = &base_bar {
+            scope.spawn(|| map_base(job.base_path, &base_map, bar));
+        }
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, failed, bars, base_map) = (&next, &failed, &bars, &base_map);
@@ -65,7 +72,12 @@ pub(super) fn run(
         }
         drop(tx);
         collect(rx, job.plans.len(), &board, log)
-    })
+    })?;
+    let made = match (job.base_map, base_map.into_inner()) {
+        (None, Some(Ok(map))) => Some(map),
+        _ => None,
+    };
+    Ok((nodes, made))
 }
 
 fn map_base(path: &Path, slot: &BaseMap, bar: &PhaseBar) {

@@ -57,6 +57,14 @@ pub struct BuildArgs {
     /// Print the summary (images, nodes, keys, docker, swarm, next steps) as JSON
     #[arg(long)]
     pub json: bool,
+    /// Cache of decompressed bases: a rebuild from the same input decompresses nothing;
+    /// the 3 most recently used bases are kept [default: $XDG_CACHE_HOME/clem-image, else
+    /// ~/.cache/clem-image]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Decompress into the output directory and leave the cache alone
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
 }
 
 pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
@@ -106,6 +114,7 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
         sha256: args.sha256,
         sample,
         config: args.config.clone(),
+        cache: cache_dir(args),
     };
     let built = build(&opts, &mut say)?;
     let how = Invocation {
@@ -121,6 +130,14 @@ pub fn run(args: &BuildArgs) -> anyhow::Result<i32> {
         print!("{}", summary.to_text());
     }
     Ok(0)
+}
+
+/// The cache to use: none with `--no-cache`, else `--cache` or the default.
+fn cache_dir(args: &BuildArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    args.cache.clone().or_else(clem_image::cache::default_dir)
 }
 
 /// The image to build from: `--image`, else the config's, else the bundled sample; and
