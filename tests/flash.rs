@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use clem_image::bmap::Bmap;
+use common::card::Loop;
 use common::same_bytes;
 
 const BIN: &str = env!("CARGO_BIN_EXE_clem-image");
@@ -508,32 +509,8 @@ fn removable_unmounted_device_is_accepted_but_needs_confirmation() {
 }
 
 /// A loop device over a file, detached on drop.
-struct Loop(PathBuf);
-
-impl Loop {
-    fn attach(backing: &Path) -> Option<Loop> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show", s(backing)])
-            .output()
-            .ok()?;
-        if !o.status.success() {
-            return None;
-        }
-        Some(Loop(PathBuf::from(
-            String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        )))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn flashes_a_real_block_device() {
-    use std::os::unix::fs::MetadataExt;
     let t = tempfile::tempdir().unwrap();
     let img = standard_image(t.path());
     let backing = t.path().join("backing");
@@ -543,15 +520,7 @@ fn flashes_a_real_block_device() {
         return;
     };
     // The real sysfs says a loop device is not removable; a fake one says it is a card.
-    let rdev = fs::metadata(&dev.0).unwrap().rdev();
-    let sys = t.path().join("sys");
-    let disk = sys.join("devices/virtual/block/card");
-    fs::create_dir_all(&disk).unwrap();
-    fs::write(disk.join("removable"), "1\n").unwrap();
-    fs::write(disk.join("size"), format!("{}\n", 20 * MIB / 512)).unwrap();
-    fs::create_dir_all(sys.join("dev/block")).unwrap();
-    let link = format!("dev/block/{}:{}", libc::major(rdev), libc::minor(rdev));
-    symlink(&disk, sys.join(link)).unwrap();
+    let sys = dev.fake_card_sysfs(t.path(), 20 * MIB);
     let mi = t.path().join("mountinfo");
     fs::write(&mi, ROOT_ON_VDA).unwrap();
     let env = [
@@ -579,6 +548,7 @@ fn flashes_a_real_block_device() {
     );
 
     // sysfs can be wrong (here: on purpose); the size of the open device decides.
+    let disk = sys.join("devices/virtual/block/card");
     fs::write(disk.join("size"), format!("{}\n", 40 * MIB / 512)).unwrap();
     let big = t.path().join("big.img");
     sparse_image(&big, 30 * MIB, &[(0, 100)]);

@@ -6,10 +6,11 @@
 mod common;
 
 use std::fs::{self, File};
-use std::os::unix::fs::{symlink, FileExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::card::Loop;
 use common::{same_bytes, BIN};
 
 const MIB: u64 = 1 << 20;
@@ -174,31 +175,10 @@ fn ctrl_c_stops_every_target_and_says_so() {
 }
 
 /// A loop device over a file, detached on drop.
-struct Loop(PathBuf);
-
-impl Loop {
-    fn attach(backing: &Path) -> Option<Loop> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show", s(backing)])
-            .output()
-            .ok()?;
-        o.status
-            .success()
-            .then(|| Loop(PathBuf::from(text(&o.stdout).trim())))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 /// A card too small for its image (sysfs, faked here, says it is large; the open device's
 /// size decides) fails; the three files beside it are written.
 #[test]
 fn a_card_too_small_fails_alone() {
-    use std::os::unix::fs::MetadataExt;
     let t = tempfile::tempdir().unwrap();
     let out = build_output(t.path());
     let backing = t.path().join("backing");
@@ -207,15 +187,7 @@ fn a_card_too_small_fails_alone() {
         eprintln!("skipped: no loop devices here");
         return;
     };
-    let rdev = fs::metadata(&dev.0).unwrap().rdev();
-    let sys = t.path().join("sys");
-    let disk = sys.join("devices/virtual/block/card");
-    fs::create_dir_all(&disk).unwrap();
-    fs::write(disk.join("removable"), "1\n").unwrap();
-    fs::write(disk.join("size"), format!("{}\n", 64 * MIB / 512)).unwrap();
-    fs::create_dir_all(sys.join("dev/block")).unwrap();
-    let link = format!("dev/block/{}:{}", libc::major(rdev), libc::minor(rdev));
-    symlink(&disk, sys.join(link)).unwrap();
+    let sys = dev.fake_card_sysfs(t.path(), 64 * MIB);
     let mi = t.path().join("mountinfo");
     fs::write(
         &mi,

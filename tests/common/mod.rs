@@ -311,3 +311,4 @@ pub fn same_bytes(a: &Path, b: &Path) -> bool {
         .expect("run cmp")
         .success()
 }
+pub mod card;
