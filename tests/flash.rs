@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use clem_image::bmap::Bmap;
-use common::card::Loop;
+use common::card::{Loop, ROOT_ON_VDA};
 use common::same_bytes;
 
 const BIN: &str = env!("CARGO_BIN_EXE_clem-image");
@@ -432,8 +432,6 @@ impl FakeDisk {
     }
 }
 
-const ROOT_ON_VDA: &str = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n";
-
 fn refused(o: &Output, want: &str) {
     assert!(!o.status.success());
     let e = stderr(o);
@@ -508,7 +506,6 @@ fn removable_unmounted_device_is_accepted_but_needs_confirmation() {
     );
 }
 
-/// A loop device over a file, detached on drop.
 #[test]
 fn flashes_a_real_block_device() {
     let t = tempfile::tempdir().unwrap();

@@ -174,7 +174,6 @@ fn ctrl_c_stops_every_target_and_says_so() {
     assert!(stdout.contains("0 of 4 targets written"), "{stdout}");
 }
 
-/// A loop device over a file, detached on drop.
 /// A card too small for its image (sysfs, faked here, says it is large; the open device's
 /// size decides) fails; the three files beside it are written.
 #[test]
@@ -189,11 +188,7 @@ fn a_card_too_small_fails_alone() {
     };
     let sys = dev.fake_card_sysfs(t.path(), 64 * MIB);
     let mi = t.path().join("mountinfo");
-    fs::write(
-        &mi,
-        "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n",
-    )
-    .unwrap();
+    fs::write(&mi, common::card::ROOT_ON_VDA).unwrap();
     let files: Vec<PathBuf> = (1..=3).map(|i| t.path().join(format!("card{i}"))).collect();
     let args = [
         "--yes",

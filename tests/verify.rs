@@ -252,32 +252,13 @@ fn a_short_copy_and_a_bad_manifest_are_named() {
     );
 }
 
-/// A loop device over a file, detached on drop.
-struct Loop(PathBuf);
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("losetup")
-            .arg("-d")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// A real block device (a loop device, where this machine allows one) holding the image
 /// and then 4 MiB of old data, as a card does: it passes with the manifest and block map.
 #[test]
 fn a_block_device_passes_with_manifest_and_bmap() {
     let b = Built::new();
     let backing = b.copy("backing.img", 4 << 20);
-    let o = std::process::Command::new("losetup")
-        .args(["-f", "--show", backing.to_str().unwrap()])
-        .output();
-    let Some(dev) = o.ok().filter(|o| o.status.success()).map(|o| {
-        Loop(PathBuf::from(
-            String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        ))
-    }) else {
+    let Some(dev) = common::card::Loop::attach(&backing) else {
         eprintln!("skipped: no loop devices here");
         return;
     };

@@ -6,6 +6,9 @@ use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// A mountinfo line with the root file system on /dev/vda1: no card is mounted or holds `/`.
+pub const ROOT_ON_VDA: &str = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n";
+
 /// An attached loop device, detached on drop.
 pub struct Loop(pub PathBuf);
 
