@@ -225,6 +225,46 @@ fn a_flipped_byte_in_the_base_is_found() {
     damaged_entry_is_rebuilt("flipped data byte", |e| flip_byte(&e.join("base.img"), 446));
 }
 
+/// The seal is the change time, which no user can set back: restoring the modification
+/// time after the damage does not hide it.
+#[test]
+fn a_flipped_byte_with_its_mtime_put_back_is_found() {
+    damaged_entry_is_rebuilt("flipped byte, mtime restored", |e| {
+        let base = e.join("base.img");
+        let mtime = std::fs::metadata(&base).unwrap().modified().unwrap();
+        flip_byte(&base, 446);
+        let f = std::fs::File::options().write(true).open(&base).unwrap();
+        f.set_modified(mtime).unwrap();
+        assert_eq!(std::fs::metadata(&base).unwrap().modified().unwrap(), mtime);
+    });
+}
+
+/// A hit on a sealed base reads none of it; a base touched but not changed (as a copy of
+/// the cache would be) is checked whole once, then sealed again.
+#[test]
+fn a_sealed_base_is_not_read_and_a_touched_one_is_checked_once() {
+    let c = Case::new();
+    let image = fixture("snappy-rpi2-sample.img.xz");
+    c.cached(&image, "rpi1", "out1", &[]);
+    let second = c.cached(&image, "rpi1", "out2", &[]);
+    assert!(said(&second, "not read again"), "{:?}", messages(&second));
+    let base = c.entry().join("base.img");
+    let f = std::fs::File::options().write(true).open(&base).unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    let third = c.cached(&image, "rpi1", "out3", &[]);
+    assert!(
+        said(&third, "every range checked"),
+        "{:?}",
+        messages(&third)
+    );
+    assert!(said(&third, "read 0 bytes"), "{:?}", messages(&third));
+    assert!(!decompressed(&third) && !said(&third, "is damaged"));
+    let fourth = c.cached(&image, "rpi1", "out4", &[]);
+    assert!(said(&fourth, "not read again"), "{:?}", messages(&fourth));
+    same_images(&c.path("out1"), &c.path("out3"), &["rpi1"]);
+    same_images(&c.path("out1"), &c.path("out4"), &["rpi1"]);
+}
+
 #[test]
 fn a_byte_written_into_a_hole_of_the_base_is_found() {
     damaged_entry_is_rebuilt("byte in a hole", |e| {

@@ -11,7 +11,7 @@ use tempfile::NamedTempFile;
 
 use super::{io_err, BuildError, BuildOptions};
 use crate::bmap::Bmap;
-use crate::cache::{hash_file, Cache, CachedBase, ContentKey, InputId, NewEntry, KEEP};
+use crate::cache::{hash_file, Cache, CachedBase, Checked, ContentKey, InputId, NewEntry, KEEP};
 use crate::io::checkpoint::{CheckpointHasher, Checkpoints};
 use crate::outdir::OutDir;
 use crate::progress::StreamBar;
@@ -104,9 +104,13 @@ pub(super) fn locate(
 /// Says where the base came from and how much of the input that read (the count the
 /// tests check: nothing, for an unchanged file).
 fn hit_note(image: &Path, hit: &CachedBase, read: u64) -> String {
+    let how = match hit.checked {
+        Checked::Sealed => "unchanged since it was sealed, not read again",
+        Checked::Hashed => "its seal did not hold: every range checked, then sealed again",
+    };
     format!(
-        "reused the decompressed {}: {} bytes ({}) from the cache {}; read {read} bytes of the \
-         input",
+        "reused the decompressed {}: {} bytes ({}) from the cache {} ({how}); read {read} \
+         bytes of the input",
         image.display(),
         hit.len,
         HumanBytes(hit.len),

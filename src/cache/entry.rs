@@ -2,8 +2,9 @@
 //! (`base.img`), its chunked block map (`base.bmap`, whose digests every node's map
 //! reuses) and `meta.json` (the base's size and the map's SHA-256). An entry is made under
 //! a temporary name and renamed into place only when complete; on use it is checked
-//! against its metadata and its map (every data range's digest, zeros elsewhere), so a
-//! damaged or half-written one is never used.
+//! against its metadata, and its base either still carries the seal taken when it was made
+//! ([`super::seal`]) or is checked against its map (every data range's digest, zeros
+//! elsewhere) and sealed again, so a damaged or half-written one is never used.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -16,6 +17,7 @@ use tempfile::TempDir;
 use thiserror::Error;
 
 use super::key::{ContentKey, InputId};
+use super::seal;
 use super::{io_err, CacheError};
 use crate::bmap::{Bmap, BmapError};
 
@@ -27,10 +29,10 @@ pub(super) const USED: &str = "used";
 /// Held locked by the build filling a temporary entry; an unlocked one is abandoned.
 pub(super) const LOCK: &str = "lock";
 /// The metadata layout; an entry of another format is rebuilt.
-pub(super) const FORMAT: u32 = 1;
+pub(super) const FORMAT: u32 = 2;
 
 /// `meta.json`: what the base must be for the entry to be used.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(super) struct Meta {
     pub format: u32,
     /// The compressed input's SHA-256 (the directory's name).
@@ -40,6 +42,8 @@ pub(super) struct Meta {
     pub base_len: u64,
     /// SHA-256 of `base.bmap`, which holds a SHA-256 per data range of the base.
     pub map_sha256: String,
+    /// The base's seal: while it holds, the base is used without being read again.
+    pub base_seal: Option<String>,
 }
 
 /// Why an entry was not used.
@@ -74,6 +78,17 @@ pub struct CachedBase {
     pub path: PathBuf,
     pub map: Bmap,
     pub len: u64,
+    pub checked: Checked,
+}
+
+/// How a cached base was found whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Unchanged since it was sealed: nothing of it read.
+    Sealed,
+    /// Its seal did not hold (or it had none): every range read and checked against the
+    /// map, then sealed again.
+    Hashed,
 }
 
 /// Opens and checks the entry in `dir` for `key`.
@@ -96,8 +111,15 @@ pub(super) fn open_checked(dir: &Path, key: &ContentKey) -> Result<CachedBase, D
         return Err(Damage::MapDigest);
     }
     let map = Bmap::parse(xml.as_slice()).map_err(Damage::Map)?;
-    map.check_file(&file, &dir.join(BASE))
-        .map_err(Damage::Content)?;
+    let md = file.metadata().map_err(Damage::Base)?;
+    let checked = if seal::holds(meta.base_seal.as_deref(), &md) {
+        Checked::Sealed
+    } else {
+        map.check_file(&file, &dir.join(BASE))
+            .map_err(Damage::Content)?;
+        reseal(dir, meta.clone(), &file);
+        Checked::Hashed
+    };
     Ok(CachedBase {
         dir: dir.to_owned(),
         input: meta.input,
@@ -105,7 +127,26 @@ pub(super) fn open_checked(dir: &Path, key: &ContentKey) -> Result<CachedBase, D
         file,
         map,
         len,
+        checked,
     })
+}
+
+/// Records a new seal for a base just found whole, replacing the metadata atomically; on
+/// failure the next use simply checks the base again.
+fn reseal(dir: &Path, meta: Meta, base: &File) {
+    let Some(seal) = seal::take(base, dir) else {
+        return;
+    };
+    let meta = Meta {
+        base_seal: Some(seal),
+        ..meta
+    };
+    let json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+        if io::Write::write_all(&mut tmp, &json).is_ok() {
+            let _ = tmp.persist(dir.join(META));
+        }
+    }
 }
 
 /// An entry being made: a locked temporary directory with the base file to fill.
@@ -154,7 +195,7 @@ impl NewEntry {
     pub(super) fn publish(
         self,
         dest: &Path,
-        meta_of: impl FnOnce(String) -> Meta,
+        meta_of: impl FnOnce(String, Option<String>) -> Meta,
         map: &Bmap,
         id: &InputId,
     ) -> Result<bool, CacheError> {
@@ -162,7 +203,9 @@ impl NewEntry {
         let mut xml = Vec::new();
         map.write_xml(&mut xml)
             .map_err(io_err(&dir.join(MAP), "write"))?;
-        let meta = meta_of(hex::encode(Sha256::digest(&xml)));
+        // The base is complete: sealed now, so that a hit need not read it again.
+        let seal = seal::take(&self.base, dir);
+        let meta = meta_of(hex::encode(Sha256::digest(&xml)), seal);
         let json = serde_json::to_vec_pretty(&meta).expect("metadata serializes");
         let write = |name: &str, data: &[u8]| {
             let p = dir.join(name);
@@ -202,12 +245,13 @@ mod tests {
         let key = ContentKey::from_name(&"a".repeat(64)).unwrap();
         let dest = cache.path().join(key.as_str());
         let id = InputId::of(&fs::metadata(cache.path()).unwrap());
-        let meta_of = |map_sha256| Meta {
+        let meta_of = |map_sha256, base_seal| Meta {
             format: FORMAT,
             key: key.to_string(),
             input: PathBuf::from("in.xz"),
             base_len: 4 << 20,
             map_sha256,
+            base_seal,
         };
         assert!(new.publish(&dest, meta_of, &map, &id).unwrap());
         assert!(!dest.join(LOCK).exists());
@@ -219,7 +263,19 @@ mod tests {
         let (_c, dir, key) = entry();
         let base = open_checked(&dir, &key).unwrap();
         assert_eq!(base.len, 4 << 20);
+        assert_eq!(base.checked, Checked::Sealed);
         assert_eq!(fs::read(&base.path).unwrap().len(), 4 << 20);
+    }
+
+    /// A base touched but not changed (as a copy of the cache would be) is read once,
+    /// found whole, and sealed again.
+    #[test]
+    fn a_touched_base_is_checked_then_sealed_again() {
+        let (_c, dir, key) = entry();
+        let f = File::options().write(true).open(dir.join(BASE)).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(open_checked(&dir, &key).unwrap().checked, Checked::Hashed);
+        assert_eq!(open_checked(&dir, &key).unwrap().checked, Checked::Sealed);
     }
 
     /// Damages an entry in its directory.

@@ -60,21 +60,27 @@ pub struct InputId(String);
 
 impl InputId {
     pub fn of(md: &Metadata) -> InputId {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        InputId(format!(
-            "input-{:x}-{:x}-{:x}-{}-{}",
-            md.dev(),
-            md.ino(),
-            md.size(),
-            ns(md.mtime(), md.mtime_nsec()),
-            ns(md.ctime(), md.ctime_nsec())
-        ))
+        InputId(format!("input-{}", fingerprint(md)))
     }
 
     /// The name of the marker file an entry keeps for each input it was found for.
     pub fn file_name(&self) -> &str {
         &self.0
     }
+}
+
+/// A file's identity and change state: device, inode, size, modification and change times
+/// (nanoseconds). What [`InputId`] and a base's seal are made of.
+pub(super) fn fingerprint(md: &Metadata) -> String {
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    format!(
+        "{:x}-{:x}-{:x}-{}-{}",
+        md.dev(),
+        md.ino(),
+        md.size(),
+        ns(md.mtime(), md.mtime_nsec()),
+        ns(md.ctime(), md.ctime_nsec())
+    )
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod entry;
 mod key;
 mod prune;
+mod seal;
 
 use std::ffi::OsString;
 use std::fs;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use entry::{CachedBase, Damage, NewEntry};
+pub use entry::{CachedBase, Checked, Damage, NewEntry};
 pub use key::{hash_file, ContentKey, InputId};
 
 /// Bases kept by default: a few upstream images, each costing its data on disk.
@@ -147,12 +148,13 @@ impl Cache {
         log: &mut dyn FnMut(String),
     ) -> Result<(PathBuf, bool), CacheError> {
         let dest = self.entry_dir(key);
-        let meta_of = |map_sha256| entry::Meta {
+        let meta_of = |map_sha256, base_seal| entry::Meta {
             format: entry::FORMAT,
             key: key.to_string(),
             input: input.to_owned(),
             base_len: map.image_size,
             map_sha256,
+            base_seal,
         };
         let ours = new.publish(&dest, meta_of, map, id)?;
         self.prune(key, log);
