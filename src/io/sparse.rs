@@ -83,6 +83,16 @@ fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// Truncates `dst` to nothing unless it is empty already. A truncation to zero makes ext4
+/// (`auto_da_alloc`) flush the file's data when it is closed, as for a file replaced by
+/// rewriting: for a new node image that would be a write of all its data, waited for.
+fn empty(dst: &File) -> io::Result<()> {
+    if dst.metadata()?.len() != 0 {
+        dst.set_len(0)?;
+    }
+    Ok(())
+}
+
 /// Makes `dst` a copy of `src`: a reflink (shared extents) where the file system allows,
 /// else a copy of the data ranges only, so holes stay holes.
 pub fn copy_sparse(src: &File, dst: &File) -> io::Result<CopyKind> {
@@ -90,7 +100,7 @@ pub fn copy_sparse(src: &File, dst: &File) -> io::Result<CopyKind> {
         return Ok(CopyKind::Reflink);
     }
     let len = src.metadata()?.len();
-    dst.set_len(0)?;
+    empty(dst)?;
     let ranges = data_ranges(src, len)?;
     // In-kernel copy first: no trip through user space for the data.
     if ranges
@@ -100,7 +110,7 @@ pub fn copy_sparse(src: &File, dst: &File) -> io::Result<CopyKind> {
         dst.set_len(len)?;
         return Ok(CopyKind::KernelCopy);
     }
-    dst.set_len(0)?;
+    empty(dst)?;
     let mut buf = vec![0u8; CHUNK];
     for (start, end) in ranges {
         let mut pos = start;
