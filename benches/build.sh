@@ -16,7 +16,10 @@
 #   - peak RSS of the build (`/usr/bin/time -v`)
 #   - disk blocks used per node image vs its size and vs the upstream image's mapped data
 #   - a rebuild of N nodes after a config change (another SSH key) from the base cache
-#     (`--cache`, primed by one build)  vs  one `xz -dc`
+#     (`--cache`, primed by one build)  vs  one `xz -dc`, and vs the floor of any copying
+#     rebuild here (N x `cp --sparse=always` of the cached base, then `sync`); where this
+#     file system cannot share extents and we are root with mkfs.xfs, the same rebuild on
+#     XFS with reflink on a loop device (BENCH_REFLINK=0 skips it)
 #   - builds of 16 and 64 nodes  vs  one `xz -dc`, with peak RSS and disk use
 # and checks them against the targets: build <= 1.3 x one decompression, cached rebuild
 # <= 0.15 x, peak RSS <= 64 MiB, per-node disk use close to the mapped data.
@@ -271,23 +274,68 @@ c_verify=$(cpu "$work/verify.time")
 c_sha=$(cpu "$work/sha.time")
 echo "   verify $t_verify s (CPU $c_verify s), sha256sum $t_sha s (CPU $c_sha s)"
 
-echo "== cached rebuild: $NODES nodes after a config change, base from the cache"
-cache=$work/cache
-rm -rf "$cache" "$work/out-cached"
-"$clem" build --docker none --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$work/out-cached" \
-    --cache "$cache" >/dev/null 2>&1 || { echo "build.sh: the cache-priming build failed" >&2; exit 1; }
 other=$work/other_ed25519
 [ -f "$other.pub" ] || ssh-keygen -q -t ed25519 -N '' -C bench-other -f "$other"
+
+# cached DIR TAG: primes a cache in DIR with one build, then times a rebuild of N nodes after
+# a config change (another SSH key); sets t_cached[TAG] and rss_cached[TAG]. The timed build
+# starts after a `sync`, so no earlier step's writeback is counted in it.
+declare -A t_cached rss_cached
+cached() {
+    local dir=$1 tag=$2 cache=$1/cache o=$1/out-cached
+    rm -rf "$cache" "$o"
+    "$clem" build --docker none --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$o" \
+        --cache "$cache" >/dev/null 2>&1 || { echo "build.sh: the cache-priming build failed" >&2; exit 1; }
+    sync
+    t0=$(now)
+    /usr/bin/time -v -o "$work/cached.time" \
+        "$clem" build --docker none --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" \
+        --ssh-key "$other.pub" --out "$o" --cache "$cache" >/dev/null 2>"$work/cached.err"
+    t_cached[$tag]=$(elapsed "$t0")
+    grep -q 'read 0 bytes of the input' "$work/cached.err" ||
+        { echo "build.sh: the rebuild did not use the cache:" >&2; cat "$work/cached.err" >&2; exit 1; }
+    rss_cached[$tag]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/cached.time")
+    echo "   ${t_cached[$tag]} s, peak RSS $(mib $((rss_cached[$tag] * 1024))) MiB"
+}
+
+# Whether DIR's file system shares extents (reflink): then a node's copy costs no data.
+reflinks() {
+    printf x >"$1/.reflink-a" && cp --reflink=always "$1/.reflink-a" "$1/.reflink-b" 2>/dev/null
+    local ok=$?
+    rm -f "$1/.reflink-a" "$1/.reflink-b"
+    return $ok
+}
+
+fs_type=$(findmnt -n -o FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
+echo "== cached rebuild: $NODES nodes after a config change, base from the cache ($fs_type)"
+cached "$work" here
+# The floor of any copying rebuild on this file system: the cached base copied N times
+# (holes kept), then synced, as the build makes every node image durable.
+base_img=$(ls "$work"/cache/*/base.img)
+sync
 t0=$(now)
-/usr/bin/time -v -o "$work/cached.time" \
-    "$clem" build --docker none --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" \
-    --ssh-key "$other.pub" --out "$work/out-cached" --cache "$cache" >/dev/null 2>"$work/cached.err"
-t_cached=$(elapsed "$t0")
-grep -q 'read 0 bytes of the input' "$work/cached.err" ||
-    { echo "build.sh: the rebuild did not use the cache:" >&2; cat "$work/cached.err" >&2; exit 1; }
-rss_cached=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$work/cached.time")
-echo "   $t_cached s, peak RSS $(mib $((rss_cached * 1024))) MiB"
-rm -rf "$work/out-cached"
+for i in $(seq "$NODES"); do cp --sparse=always "$base_img" "$work/floor-$i.img"; done
+sync
+t_floor=$(elapsed "$t0")
+rm -f "$work"/floor-*.img
+echo "== the floor: $NODES x cp --sparse=always of the cached base, then sync"
+echo "   $t_floor s"
+rm -rf "$work/out-cached" "$work/cache"
+
+# Where this file system cannot share extents, the same rebuild on one that can: XFS on a
+# loop device (root and mkfs.xfs needed; BENCH_REFLINK=0 skips it).
+xfs_mnt=""
+if ! reflinks "$work" && [ "${BENCH_REFLINK:-1}" = 1 ] && [ "$(id -u)" = 0 ] &&
+    command -v mkfs.xfs >/dev/null; then
+    xfs_mnt=$work/xfs
+    truncate -s $(((mapped >> 20) * (NODES + 4) + 2048))M "$work/xfs.fs"
+    mkfs.xfs -q -m reflink=1 "$work/xfs.fs" && mkdir -p "$xfs_mnt" && mount -o loop "$work/xfs.fs" "$xfs_mnt"
+    cleanup_xfs() { umount "$xfs_mnt" 2>/dev/null || true; rm -f "$work/xfs.fs"; }
+    trap 'cleanup_xfs; cleanup' EXIT
+    echo "== cached rebuild on XFS with reflink (a loop device in $work)"
+    cached "$xfs_mnt" xfs
+    cleanup_xfs
+fi
 
 # many N: a build of N nodes (uncached); sets t_many_N, rss_many_N, disk_many_N.
 declare -A t_many rss_many disk_many
@@ -329,9 +377,16 @@ printf '%-52s %8s  (target <= 1.30: %s)\n' "build / one xz -dc (median of $round
 printf '%-52s %8s\n' "  every round's ratio" "$all_ratios"
 printf '%-52s %8s\n' "  the same in CPU time (user + system)" "$(ratio "$c_build" "$c_xz")"
 printf '%-52s %8s\n' "build --sha256 / one xz -dc" "$(ratio "$t_build_sha" "$t_xz")"
-r_cached=$(ratio "$t_cached" "$t_xz")
-printf '%-52s %8s  (target <= 0.15: %s)\n' "cached rebuild of $NODES nodes / one xz -dc" "$r_cached" \
+r_cached=$(ratio "${t_cached[here]}" "$t_xz")
+printf '%-52s %8s  (target <= 0.15: %s)\n' "cached rebuild of $NODES nodes / one xz -dc, $fs_type" "$r_cached" \
     "$(verdict "$r_cached" 0.15)"
+printf '%-52s %8s\n' "  against $NODES x cp --sparse=always + sync" "$(ratio "${t_cached[here]}" "$t_floor")"
+printf '%-52s %8s\n' "  $NODES x cp --sparse=always + sync / one xz -dc" "$(ratio "$t_floor" "$t_xz")"
+if [ -n "${t_cached[xfs]:-}" ]; then
+    r_xfs=$(ratio "${t_cached[xfs]}" "$t_xz")
+    printf '%-52s %8s  (target <= 0.15: %s)\n' "cached rebuild of $NODES nodes / one xz -dc, xfs reflink" \
+        "$r_xfs" "$(verdict "$r_xfs" 0.15)"
+fi
 for n in ${MANY-16 64}; do
     [ -n "${t_many[$n]:-}" ] || { printf '%-52s %8s\n' "build of $n nodes / one xz -dc" skipped; continue; }
     printf '%-52s %8s  (peak RSS %s MiB, disk %s MiB)\n' "build of $n nodes / one xz -dc" \
@@ -347,7 +402,8 @@ printf '%-52s %8s\n' "node image size, MiB" "$(mib "$node_size")"
 printf '%-52s %8s\n' "node image disk use, MiB" "$(mib "$node_used")"
 printf '%-52s %8s\n' "upstream mapped data, MiB" "$(mib "$mapped")"
 printf '%-52s %8s\n' "node disk use / mapped data" "$(ratio "$node_used" "$mapped")"
-echo "seconds (wall): xz -dc $t_xz, build $t_build, build --sha256 $t_build_sha, cached $t_cached," \
+echo "seconds (wall): xz -dc $t_xz, build $t_build, build --sha256 $t_build_sha, cached ${t_cached[here]}," \
+    "floor $t_floor${t_cached[xfs]:+, cached on xfs ${t_cached[xfs]}}," \
     "naive $t_naive, naive+sha $t_naive_sha," \
     "verify $t_verify, sha256sum $t_sha"
 echo "seconds (CPU):  xz -dc $c_xz, build $c_build, build --sha256 $c_build_sha," \
