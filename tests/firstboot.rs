@@ -1383,6 +1383,12 @@ fn swarm_watch_probes_a_booting_member_every_round_and_backs_off_an_absent_one()
     assert!(fourth_probe < join, "{calls:#?}");
     assert_eq!(naps_before(fourth_probe), naps_before(join), "{calls:#?}");
     assert_eq!(naps_before(join), 3, "rpi2 joined in round 3: {calls:#?}");
+    // The worker token was asked for once, in round 0, before rpi2's docker answered: the
+    // join itself is one docker call.
+    let token = argv(&["docker", "swarm", "join-token", "-q", "worker"]);
+    let asked: Vec<usize> = (0..calls.len()).filter(|&i| calls[i] == token).collect();
+    assert_eq!(asked.len(), 1, "{calls:#?}");
+    assert_eq!(naps_before(asked[0]), 0, "{calls:#?}");
     assert_eq!(
         log.matches("node rpi2 (10.0.5.2) is up; its docker is not on 2376 yet")
             .count(),

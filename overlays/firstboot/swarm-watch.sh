@@ -58,6 +58,18 @@ remote_join() {
     return 1
 }
 
+# fetch_tokens: the join tokens of the roles the listed members (and, with a subnet scan,
+# unlisted workers) join as, asked for as soon as the swarm is active and a member is not
+# Ready yet: the join of a node whose docker comes up then costs one docker call fewer (in
+# a slow guest, seconds). A role whose token cannot be had is asked for again at its join.
+fetch_tokens() {
+    local role
+    for role in $(printf '%s\n' "${roles[@]}" ${SCAN_SUBNET:+worker} | sort -u); do
+        if [ -n "${tokens[$role]:-}" ]; then continue; fi
+        tokens[$role]="$(docker swarm join-token -q "$role" 2>/dev/null)" || unset "tokens[$role]"
+    done
+}
+
 # probe_tcp HOST PORT: 0 when PORT answers, 1 when HOST refuses it (the host is up, its
 # docker is not listening yet), 2 when nothing answers at all.
 # shellcheck disable=SC2016 # the inner bash expands $1 and $2, not this one
@@ -260,6 +272,7 @@ round() {
         said[self]=""
         advertise="$(node_address)"
         if [ "${#names[@]}" -eq 0 ]; then load_members; fi
+        if ! all_ready; then fetch_tokens; fi
     fi
     members_round
     if [ -n "${SCAN_SUBNET:-}" ] && [ "$tick" -ge "$next_scan" ]; then
