@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use super::key::fingerprint;
 
-/// How long to wait, at most, for the file system's clock to pass the base's last change.
-const TRIES: u32 = 50;
+/// How long to wait, at most, for the file system's clock to pass the base's last change:
+/// a little over one second, the coarsest time stamps there are (ext3, FAT's 2 s aside).
+const TRIES: u32 = 120;
 const TICK: Duration = Duration::from_millis(10);
 
 fn changed_ns(md: &Metadata) -> i128 {
