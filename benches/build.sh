@@ -198,6 +198,10 @@ rounds=${ROUNDS:-3}
 out=$work/out
 ratios=()
 for round in $(seq 1 "$rounds"); do
+    # Each round starts on a quiet disk: the last round's images are removed and its
+    # writeback finished, so no round pays for the one before it.
+    rm -rf "$out"
+    sync
     echo "== round $round/$rounds: one decompression, xz -T1 -dc > /dev/null"
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$work/xz.time" xz -T1 -dc "$raw.xz" >/dev/null
@@ -206,7 +210,6 @@ for round in $(seq 1 "$rounds"); do
     echo "   $t_xz_r s (CPU $c_xz_r s)"
 
     echo "== round $round/$rounds: clem-image build of $NODES nodes (release)"
-    rm -rf "$out"
     t0=$(now)
     /usr/bin/time -v -o "$work/build.time" \
         "$clem" build --docker none --image "$raw.xz" --node "rpi1..rpi$NODES" --ssh-key "$key" --out "$out" \
