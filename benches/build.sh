@@ -21,6 +21,8 @@
 #     file system cannot share extents and we are root with mkfs.xfs, the same rebuild on
 #     XFS with reflink on a loop device (BENCH_REFLINK=0 skips it)
 #   - builds of 16 and 64 nodes  vs  one `xz -dc`, with peak RSS and disk use
+#   - `flash` of four targets in one run  vs  one target, each held to a card's speed
+#     (benches/flash.sh, which says how; FLASH=0 skips it, FLASH_RUNS sets its runs)
 # and checks them against the targets: build <= 1.3 x one decompression, cached rebuild
 # <= 0.15 x, peak RSS <= 64 MiB, per-node disk use close to the mapped data.
 # Every build but the cached ones runs with --no-cache, so the rounds measure decompression.
@@ -366,6 +368,21 @@ many() {
 }
 for n in ${MANY-16 64}; do many "$n"; done
 
+# Four-target flash against one, in the same run; a failure there is reported, not fatal,
+# since every number above stands without it.
+flash_out=$work/flash.out
+: >"$flash_out"
+if [ "${FLASH:-1}" = 1 ]; then
+    echo "== flash: four targets against one (benches/flash.sh)"
+    if RUNS=${FLASH_RUNS:-3} FLASH_BIN=$clem BENCH_DIR=$work/flash \
+        sh "$root/benches/flash.sh" >"$flash_out"; then
+        sed 's/^/   /' "$flash_out"
+    else
+        echo "   benches/flash.sh failed; its ratio is left out" >&2
+        : >"$flash_out"
+    fi
+fi
+
 node_size=$(stat -c %s "$out/rpi1.img")
 node_used=$(($(stat -c %b "$out/rpi1.img") * $(stat -c %B "$out/rpi1.img")))
 
@@ -395,6 +412,13 @@ for n in ${MANY-16 64}; do
     printf '%-52s %8s  (peak RSS %s MiB, disk %s MiB)\n' "build of $n nodes / one xz -dc" \
         "$(ratio "${t_many[$n]}" "$t_xz")" "$(mib $((rss_many[$n] * 1024)))" "$(mib "${disk_many[$n]}")"
 done
+r_flash=$(sed -n 's/.*(\([0-9.]*\)x one target.*/\1/p' "$flash_out")
+if [ -n "$r_flash" ]; then
+    printf '%-52s %8s  (%s)\n' "flash of 4 targets / flash of 1" "$r_flash" \
+        "$(sed -n 's/^four targets against one (\(.*\)):$/\1/p' "$flash_out")"
+else
+    printf '%-52s %8s\n' "flash of 4 targets / flash of 1" skipped
+fi
 printf '%-52s %8s\n' "build / naive (xz -dc + mcopy per node)" "$(ratio "$t_build" "$t_naive")"
 printf '%-52s %8s\n' "build --sha256 / naive with sha256sum per node" "$(ratio "$t_build_sha" "$t_naive_sha")"
 printf '%-52s %8s\n' "verify rpi1.img / sha256sum rpi1.img" "$(ratio "$t_verify" "$t_sha")"
