@@ -277,7 +277,7 @@ fn join_bound(accel: Accel) -> Duration {
 }
 
 /// What the guests ran under, as run-vm.sh recorded it in each one's directory.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 enum Accel {
     Kvm,
     Tcg,
@@ -286,10 +286,7 @@ enum Accel {
 impl Accel {
     /// KVM only if every node ran under it: one slow guest makes the whole swarm slow.
     fn of(fleet: &Fleet) -> Accel {
-        let kvm = |vm: &Vm| {
-            std::fs::read_to_string(vm.dir.join("accel")).is_ok_and(|a| a.trim() == "kvm")
-        };
-        if fleet.nodes().iter().all(kvm) {
+        if fleet.nodes().iter().all(Vm::ran_under_kvm) {
             Accel::Kvm
         } else {
             Accel::Tcg

@@ -162,6 +162,11 @@ impl Vm {
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
+
+    /// Whether run-vm.sh started this guest under KVM (its `accel` file), not TCG.
+    pub(crate) fn ran_under_kvm(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("accel")).is_ok_and(|a| a.trim() == "kvm")
+    }
 }
 
 impl Drop for Vms {
